@@ -1,0 +1,42 @@
+# Everything a fresh clone needs: `make demo`, `make test`, `make lint`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU wheel of torch 2.13.0 is on disk; an unpinned torch would download CUDA builds.
+TORCH := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: venv assets demo test test-fast lint format clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e ".[test,data,gguf]" $(TORCH)
+	touch $(STAMP)
+
+assets: venv
+	$(VENV)/bin/phalanx assets download
+
+test: venv assets
+	$(PY) -m pytest -q tests
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not integration" tests
+
+demo: venv assets
+	$(PY) examples/demo.py
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+
+format: venv
+	$(VENV)/bin/ruff check --fix src tests benchmarks examples
+	$(VENV)/bin/ruff format src tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
