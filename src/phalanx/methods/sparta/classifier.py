@@ -1,0 +1,260 @@
+"""``SpaRTAforSequenceClassification``: peft-sparta's inference API, for encoders and decoders.
+
+Several adapters may share one loaded base. Each keeps its own head modules and its sparse
+deltas; before a forward it becomes the *active* adapter of the base: the previous one's
+positions are restored bit for bit, then this one's deltas are written in (O(n) scalars).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ...archs import arch_spec
+from ...classifier import TextClassifier
+from ...fingerprint import fingerprint, fingerprint_mismatch
+from ...loading import default_max_length, load_base_classifier, load_tokenizer, resolve_model
+from .format import SpaRTAAdapter, read_sparta_adapter
+
+__all__ = ["SpaRTAforSequenceClassification"]
+
+log = logging.getLogger(__name__)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, module)
+
+
+def _flat(indices: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    strides = torch.tensor([int(torch.tensor(shape[d + 1 :]).prod()) for d in range(len(shape))])
+    return (indices.long() * strides).sum(1)
+
+
+class SpaRTAforSequenceClassification(TextClassifier):
+    """Load a SpaRTA adapter folder (phalanx's or peft-sparta's) for inference.
+
+    Args:
+        adapter: the adapter folder.
+        model: an already loaded ``*ForSequenceClassification`` base (or another classifier)
+            to share instead of loading the base again.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:0"``, ...
+        input_template: ``"... {sentence} ..."``; default: the one saved with the adapter.
+        max_length: truncation length; default: the one saved with the adapter.
+        dtype: ``"float32"``, ``"bfloat16"``, ...; default fp32 on CPU, bf16 on CUDA.
+
+    Example:
+        >>> model = SpaRTAforSequenceClassification("runs/sparta-minilm")  # doctest: +SKIP
+        >>> model.decide_class(["It was a bad movie."])  # doctest: +SKIP
+        ['negative']
+    """
+
+    def __init__(
+        self,
+        adapter: str | Path,
+        model: Any = None,
+        device: str | torch.device = "cpu",
+        input_template: str | None = None,
+        max_length: int | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int = 32,
+    ):
+        self.adapter = str(adapter)
+        ad = read_sparta_adapter(adapter)
+        self.id2label = ad.id2label
+        self.base_model_name = ad.base_model
+        if isinstance(model, TextClassifier):
+            model = model.model
+        if model is None:
+            model = load_base_classifier(ad.base_model, ad.id2label, dtype=dtype, device=device)
+        elif not hasattr(model, "config") or not hasattr(model, "base_model"):
+            raise TypeError(
+                f"model must be a transformers *ForSequenceClassification, got {type(model).__name__}"
+            )
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self._release_base()
+        self._check_base(ad)
+        self.arch = arch_spec(model)
+        self.head_modules = list(ad.meta.get("head_modules", self.arch.head))
+        self.main_head = ad.meta.get("main_head", self.arch.main_head)
+        if ad.new_embeddings is not None:
+            self._add_embeddings(ad.new_embeddings)
+        self._heads = self._build_heads(ad)
+        self._sparse = self._sparse_tensors(ad)
+        self._saved: dict[str, Any] = {}
+        has_tok = all((Path(adapter) / f).is_file() for f in _TOKENIZER_FILES[:1])
+        self.tokenizer = load_tokenizer(str(adapter) if has_tok else ad.base_model, model)
+        self.template = input_template if input_template is not None else ad.meta.get(
+            "input_template"
+        )
+        self.max_length = int(
+            max_length or ad.meta.get("max_length") or default_max_length(self.tokenizer, model)
+        )
+        self.batch_size = batch_size
+        self.meta = ad.meta
+        self._activate()
+
+    def __repr__(self) -> str:
+        id2label = ", ".join(f"{i}: '{label}'" for i, label in self.id2label.items())
+        return (
+            "(SpaRTA)ModelForSeqClassification(\n"
+            f"\tadapter = '{self.adapter}'\n"
+            f"\tmodel = '{self.base_model_name}'\n"
+            f"\tid2label = {{{id2label}}}\n)"
+        )
+
+    # -- construction -------------------------------------------------------------------
+    def _release_base(self) -> None:
+        active = self.model.__dict__.get("_phalanx_active")
+        if active is not None:
+            active._deactivate()
+
+    def _check_base(self, ad: SpaRTAAdapter) -> None:
+        expected = ad.meta.get("base_fingerprint")
+        spec = arch_spec(self.model)
+        heads = tuple(ad.meta.get("head_modules", spec.head))
+        if expected:
+            actual = fingerprint(
+                (n, p)
+                for n, p in self.model.named_parameters()
+                if not any(n == h or n.startswith(h + ".") for h in heads)
+            )
+            why = fingerprint_mismatch(expected, actual)
+            if why:
+                raise ValueError(
+                    f"base model mismatch for adapter {self.adapter}: it was trained on "
+                    f"{ad.base_model!r}, but the given model differs ({why})"
+                )
+            return
+        loaded = getattr(self.model.config, "_name_or_path", None) or getattr(
+            self.model, "name_or_path", None
+        )
+        if loaded and resolve_model(loaded) != resolve_model(ad.base_model):
+            raise ValueError(
+                f"base model mismatch for adapter {self.adapter}: it needs {ad.base_model!r} "
+                f"but the given model is {loaded!r}"
+            )
+
+    def _add_embeddings(self, new: torch.Tensor) -> None:
+        emb = self.model.get_input_embeddings()
+        rows = torch.cat([emb.weight.data, new.to(emb.weight)])
+        emb.weight.data, emb.num_embeddings = rows, rows.shape[0]
+        self.model.config.vocab_size = rows.shape[0]
+
+    @torch.no_grad()
+    def _build_heads(self, ad: SpaRTAAdapter) -> dict[str, nn.Module]:
+        heads = {}
+        for h in self.head_modules:
+            module = copy.deepcopy(self.model.get_submodule(h))
+            for sub_name, sub in list(module.named_modules()):
+                if not isinstance(sub, nn.Linear):
+                    continue
+                full = f"{h}.{sub_name}" if sub_name else h
+                w = self._head_value(ad, f"{full}.weight", sub.weight)
+                b = self._head_value(ad, f"{full}.bias", sub.bias) if sub.bias is not None else None
+                if w.shape != sub.weight.shape:  # another label count than the base's head
+                    new = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+                    new = new.to(device=sub.weight.device, dtype=sub.weight.dtype)
+                    if sub_name:
+                        _set_submodule(module, sub_name, new)
+                    else:
+                        module = new
+                    sub = new
+                sub.weight.copy_(w.to(sub.weight.dtype))
+                if b is not None:
+                    sub.bias.copy_(b.to(sub.bias.dtype))
+            heads[h] = module.eval()
+        return heads
+
+    def _head_value(self, ad: SpaRTAAdapter, name: str, current: torch.Tensor) -> torch.Tensor:
+        if name in ad.head_init or (name == self.main_head and "head" in ad.head_init):
+            return ad.head_value(name, self.main_head, None).to(current.device)
+        delta = ad.deltas.get(name)
+        value = current.detach().float().clone()
+        if delta is not None and delta.numel():
+            flat = _flat(ad.indices[name], current.shape).to(current.device)
+            value.view(-1).index_add_(0, flat, delta.float().to(current.device))
+        return value
+
+    def _sparse_tensors(self, ad: SpaRTAAdapter) -> dict[str, tuple[nn.Parameter, torch.Tensor, torch.Tensor]]:
+        out = {}
+        params = dict(self.model.named_parameters())
+        missing = [n for n in params if n not in ad.indices and not self._is_head(n)]
+        if missing:
+            raise ValueError(
+                f"adapter {self.adapter} does not match the model: no entry for {missing[0]!r} "
+                f"(and {len(missing) - 1} more)"
+            )
+        for name, p in params.items():
+            if self._is_head(name) or ad.deltas[name].numel() == 0:
+                continue
+            flat = _flat(ad.indices[name], p.shape)
+            if flat.numel() and int(flat.max()) >= p.numel():
+                raise ValueError(f"adapter {self.adapter}: indices of {name} exceed its shape")
+            out[name] = (p, flat.to(p.device), ad.deltas[name].float().to(p.device))
+        return out
+
+    def _is_head(self, name: str) -> bool:
+        return any(name == h or name.startswith(h + ".") for h in self.head_modules)
+
+    # -- activation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def _activate(self) -> None:
+        model = self.model
+        current = model.__dict__.get("_phalanx_active")
+        if current is self:
+            return
+        if current is not None:
+            current._deactivate()
+        originals = {}
+        for name, (p, flat, delta) in self._sparse.items():
+            w = p.detach().view(-1)
+            originals[name] = w[flat].clone()
+            w.index_copy_(0, flat, (originals[name].float() + delta).to(w.dtype))
+        heads = {h: model.get_submodule(h) for h in self._heads}
+        for h, module in self._heads.items():
+            _set_submodule(model, h, module)
+        labels = (model.config.id2label, model.config.label2id, getattr(model, "num_labels", None))
+        model.config.id2label = {int(k): v for k, v in self.id2label.items()}
+        model.config.label2id = {v: int(k) for k, v in self.id2label.items()}
+        model.num_labels = self.num_labels
+        self._saved = {"originals": originals, "heads": heads, "labels": labels}
+        model.__dict__["_phalanx_active"] = self
+
+    @torch.no_grad()
+    def _deactivate(self) -> None:
+        """Restore the base exactly as it was before this adapter was applied."""
+        model = self.model
+        if model.__dict__.get("_phalanx_active") is not self:
+            return
+        for name, orig in self._saved["originals"].items():
+            p, flat, _ = self._sparse[name]
+            p.detach().view(-1).index_copy_(0, flat, orig)
+        for h, module in self._saved["heads"].items():
+            _set_submodule(model, h, module)
+        model.config.id2label, model.config.label2id, model.num_labels = self._saved["labels"]
+        self._saved = {}
+        del model.__dict__["_phalanx_active"]
+
+    unload = _deactivate
+
+    def to(self, device: str | torch.device) -> SpaRTAforSequenceClassification:
+        """Move the base, this adapter's tensors and its heads to ``device``."""
+        self._deactivate()
+        device = torch.device(device)
+        self.model.to(device)
+        params = dict(self.model.named_parameters())
+        self._sparse = {
+            n: (params[n], flat.to(device), d.to(device)) for n, (_, flat, d) in self._sparse.items()
+        }
+        self._heads = {h: m.to(device) for h, m in self._heads.items()}
+        self.device = device
+        self._activate()
+        return self

@@ -1,0 +1,62 @@
+"""Input templates: ``"Review: {sentence}"`` applied to strings or dicts before tokenizing."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["template_fields", "apply_template", "render_inputs"]
+
+
+def template_fields(template: str) -> list[str]:
+    """The ``{field}`` names of a template, in order.
+
+    >>> template_fields("Sentence: {sentence} Topic: {topic}")
+    ['sentence', 'topic']
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise ValueError(f"invalid input template {template!r}: {err}") from None
+    return [name for _, name, _, _ in parsed if name is not None]
+
+
+def apply_template(template: str | None, item: Any, position: int = 0) -> str:
+    """Render one input. A plain string fills a template with exactly one field."""
+    if isinstance(item, Mapping):
+        if template is None:
+            raise ValueError(
+                f"input {position} is a dict {dict(item)!r} but no input_template is set; "
+                "pass input_template='... {field} ...' or give strings"
+            )
+        missing = [f for f in template_fields(template) if f not in item]
+        if missing:
+            raise KeyError(
+                f"input {position} lacks the template field {missing[0]!r} "
+                f"(it has {sorted(item)}); template: {template!r}"
+            )
+        return template.format(**item)
+    if not isinstance(item, str):
+        raise TypeError(
+            f"input {position} is {type(item).__name__} ({item!r}); give strings "
+            "(or dicts with the template's fields)"
+        )
+    if template is None:
+        return item
+    fields = template_fields(template)
+    if len(set(fields)) != 1:
+        raise ValueError(
+            f"input {position} is a string but the template has fields {fields}; "
+            "give dicts with those keys"
+        )
+    return template.format(**{fields[0]: item})
+
+
+def render_inputs(template: str | None, items: Any) -> list[str]:
+    """Render a list of inputs (a single string or dict counts as a list of one)."""
+    if isinstance(items, (str, Mapping)):
+        items = [items]
+    if not isinstance(items, Sequence):
+        raise TypeError(f"inputs must be a list of strings or dicts, got {type(items).__name__}")
+    return [apply_template(template, item, i) for i, item in enumerate(items)]
