@@ -63,7 +63,8 @@ def make_tokenizer(path: Path, vocab_size: int, kind: str):
         )
     else:  # decoders: no pad token of their own, as most LMs
         fast = PreTrainedTokenizerFast(
-            tokenizer_object=tok, unk_token="[UNK]", eos_token="<eos>", model_max_length=128
+            tokenizer_object=tok, unk_token="[UNK]", eos_token="<eos>", model_max_length=128,
+            model_input_names=["input_ids", "attention_mask"],
         )
     fast.save_pretrained(path)
     return fast
