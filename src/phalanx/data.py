@@ -8,6 +8,7 @@ versions), so the same input always gives the same splits.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import logging
@@ -174,7 +175,7 @@ def _build_splits(
     source: str,
 ) -> DataSplits:
     """Check columns, encode labels, carve missing splits from train (stratified)."""
-    text_column, text_pair_column, label_column = columns
+    label_column = columns[2]
     if "train" not in tables:
         raise ValueError(
             f"{source!r} has splits {sorted(tables)} but no train split; name the training "
@@ -182,7 +183,8 @@ def _build_splits(
         )
     raw: dict[str, tuple[list[str], list[Any], list[str] | None]] = {}
     for split, table in tables.items():
-        for col, arg in zip(columns, ("text_column", "text_pair_column", "label_column")):  # noqa: B905
+        args = ("text_column", "text_pair_column", "label_column")
+        for col, arg in zip(columns, args, strict=True):
             if col is not None and col not in table:
                 raise ValueError(
                     f"column {col!r} not found in the {split} split of {source!r}; available "
@@ -356,20 +358,25 @@ def read_table(path: str | Path) -> Table:
         text = _decode(path)
         if not text.strip():
             raise ValueError(f"data file {str(path)!r} is empty")
-        buf = io.StringIO(text)
-        if suffix in (".csv", ".tsv"):
-            sep = "," if suffix == ".csv" else "\t"
-            df = pd.read_csv(buf, sep=sep, dtype=str, keep_default_na=False)
-        else:
-            try:
-                df = pd.read_json(buf, lines=suffix == ".jsonl", dtype=False)
-            except ValueError:
-                if suffix == ".jsonl":
-                    raise
-                df = pd.read_json(io.StringIO(text), lines=True, dtype=False)
+        try:
+            df = _parse_text(pd, text, suffix)
+        except ValueError as err:
+            raise ValueError(f"could not parse {str(path)!r} as {suffix[1:]}: {err}") from err
     if len(df) == 0:
         raise ValueError(f"data file {str(path)!r} has a header but no rows")
     return _frame_to_table(df)
+
+
+def _parse_text(pd: Any, text: str, suffix: str) -> Any:
+    if suffix in (".csv", ".tsv"):
+        sep = "," if suffix == ".csv" else "\t"
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    try:  # .json holds records (a list or columns); fall back to JSON lines
+        return pd.read_json(io.StringIO(text), lines=suffix == ".jsonl", dtype=False)
+    except ValueError:
+        if suffix == ".jsonl":
+            raise
+        return pd.read_json(io.StringIO(text), lines=True, dtype=False)
 
 
 def _find_split_files(folder: Path) -> dict[str, Path]:
@@ -404,6 +411,11 @@ def _read_source(source: str, label_column: str) -> tuple[dict[str, Table], list
             return {s: read_table(p) for s, p in files.items()}, None
     elif path.suffix.lower() in SUFFIXES or source.startswith((".", "/", "~")):
         raise FileNotFoundError(f"no such data file or folder: {source!r}")
+    elif close := difflib.get_close_matches(source, list(BUILTIN_DATASETS), n=1, cutoff=0.8):
+        raise ValueError(
+            f"unknown dataset {source!r}: did you mean the built-in {close[0]!r}? Known "
+            f"built-ins: {', '.join(BUILTIN_DATASETS)} (Hub datasets: use 'org/name')"
+        )
     try:
         import datasets
     except ImportError as err:
@@ -413,7 +425,7 @@ def _read_source(source: str, label_column: str) -> tuple[dict[str, Table], list
         ) from err
     try:
         loaded = datasets.load_dataset(str(path) if path.is_dir() else source)
-    except Exception as err:
+    except Exception as err:  # datasets raises many types; re-raise with what was tried
         raise ValueError(
             f"{source!r} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}), a local "
             f"{'/'.join(SUFFIXES)} file, a folder of train/validation/test files, nor a "
