@@ -96,6 +96,8 @@ def test_tables() -> None:
 def test_resolve_folder_and_hub_id(tmp_path: Path) -> None:
     assert resolve_model(str(tmp_path)) == str(tmp_path)
     assert resolve_model("someorg/some-model") == "someorg/some-model"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing"))
 
 
 def test_resolve_unknown_name_lists_builtins() -> None:

@@ -186,7 +186,9 @@ def _converted_dir(model: BuiltinModel) -> Path:
 
 def dataset_files(name: str) -> dict[str, Path]:
     """Cached files of a built-in dataset by split; raises FileNotFoundError with the fix."""
-    ds = _lookup(name, BUILTIN_DATASETS, "dataset")
+    if name not in BUILTIN_DATASETS:
+        raise _unknown(name, list(BUILTIN_DATASETS), "dataset")
+    ds = BUILTIN_DATASETS[name]
     paths = {split: _dataset_path(ds, split) for split in ds.files}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
@@ -203,12 +205,10 @@ def _dataset_path(ds: BuiltinDataset, split: str) -> Path:
     return cache_dir() / "data" / ds.name / name
 
 
-def _lookup(name: str, table: dict, what: str):
-    if name in table:
-        return table[name]
-    close = difflib.get_close_matches(name, list(table), n=1)
+def _unknown(name: str, known: list[str], what: str, extra: str = "") -> ValueError:
+    close = difflib.get_close_matches(name, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown built-in {what} {name!r}; known: {', '.join(table)}.{hint}")
+    return ValueError(f"unknown built-in {what} {name!r}; known: {', '.join(known)}.{hint}{extra}")
 
 
 def _present(name: str) -> bool:
@@ -324,8 +324,10 @@ def download_assets(names: list[str] | None = None, include_optional: bool = Fal
             for d in BUILTIN_DATASETS.values()
             if d.default and (include_optional or not d.optional)
         ]
+    known = [*BUILTIN_MODELS, *BUILTIN_DATASETS]
     for name in names:
-        _lookup(name, {**BUILTIN_MODELS, **BUILTIN_DATASETS}, "model or dataset")
+        if name not in known:
+            raise _unknown(name, known, "model or dataset")
     fetched: list[str] = []
     for name in dict.fromkeys(names):
         if _present(name):
@@ -370,14 +372,12 @@ def resolve_model(name_or_path: str) -> str:
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return str(path)
-    if "/" in name_or_path or os.sep in name_or_path:
+    if name_or_path.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"model folder {name_or_path!r} does not exist")
+    if "/" in name_or_path:
         return name_or_path  # a Hugging Face Hub id such as "org/model"
-    close = difflib.get_close_matches(name_or_path, list(BUILTIN_MODELS), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(
-        f"{name_or_path!r} is neither a built-in model ({', '.join(BUILTIN_MODELS)}), nor a local "
-        f"folder, nor a Hugging Face Hub id of the form 'org/name'.{hint}"
-    )
+    extra = " Nor is it a local folder or a Hugging Face Hub id (those look like 'org/name')."
+    raise _unknown(name_or_path, list(BUILTIN_MODELS), "model", extra)
 
 
 def _missing_message(model: BuiltinModel) -> str:

@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,14 +127,12 @@ def load_data(
         names = label_names or feature_names
         splits = _build_splits(tables, columns, names, fractions, seed, source)
     if limit is not None:
-        for name in ("train", "validation", "test"):
+        for name in _SPLIT_NAMES:
             ds = getattr(splits, name)
             if len(ds) > limit:
                 take, _ = _stratified_take(ds.labels, limit, seed, f"limit-{name}")
                 setattr(splits, name, ds.subset(take))
-    splits.checksums = {
-        s: split_checksum(getattr(splits, s)) for s in ("train", "validation", "test")
-    }
+    splits.checksums = {s: split_checksum(getattr(splits, s)) for s in _SPLIT_NAMES}
     return splits
 
 
@@ -147,10 +146,7 @@ def _stratified_take(labels: list[int], n_take: int, seed: int, salt: str) -> tu
         for i in range(len(labels))
     ]
     order = sorted(range(len(labels)), key=keys.__getitem__)
-    counts: dict[int, int] = {}
-    for y in labels:
-        counts[y] = counts.get(y, 0) + 1
-    n = len(labels)
+    counts, n = Counter(labels), len(labels)
     quotas = {c: k * n_take / n for c, k in counts.items()}
     alloc = {c: math.floor(q) for c, q in quotas.items()}
     by_remainder = sorted(counts, key=lambda c: (-(quotas[c] - alloc[c]), c))
@@ -259,10 +255,7 @@ def _encode_labels(
     """Map raw labels (ints or strings) of every split to 0..C-1; return them and the names."""
     values = [v for vs in raw.values() for v in vs]
     for split, vs in raw.items():
-        bad = [
-            i for i, v in enumerate(vs) if _is_missing(v) or (isinstance(v, str) and not v.strip())
-        ]
-        if bad:
+        if bad := [i for i, v in enumerate(vs) if not _text(v)]:
             raise ValueError(
                 f"label column {column!r} is empty in {len(bad)} {split} rows (first: row "
                 f"{bad[0]}); fill in or drop those rows"
@@ -381,19 +374,18 @@ def _parse_text(pd: Any, text: str, suffix: str) -> Any:
 
 def _find_split_files(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for split, stems in _SPLIT_NAMES.items():
-        hits = [
-            p
-            for p in sorted(folder.iterdir())
-            if p.stem.lower() in stems and p.suffix.lower() in SUFFIXES
-        ]
-        if len(hits) > 1:
-            raise ValueError(
-                f"several {split} files in {str(folder)!r}: {[p.name for p in hits]}; keep one"
-            )
-        if hits:
-            found[split] = hits[0]
+    for path in sorted(folder.iterdir()):
+        split = _split_name(path.stem)
+        if split and path.suffix.lower() in SUFFIXES:
+            if split in found:
+                raise ValueError(f"two {split} files in {str(folder)!r}: {found[split].name}, "
+                                 f"{path.name}; keep one")  # fmt: skip
+            found[split] = path
     return found
+
+
+def _split_name(name: str) -> str | None:
+    return next((s for s, aliases in _SPLIT_NAMES.items() if name.lower() in aliases), None)
 
 
 def _read_source(source: str, label_column: str) -> tuple[dict[str, Table], list[str] | None]:
@@ -441,13 +433,13 @@ def _from_hf(
     tables: dict[str, Table] = {}
     names = None
     for key in split_dict:
-        split = next((s for s, al in _SPLIT_NAMES.items() if key.lower() in al), None)
+        split = _split_name(key)
         if split is None:
             logger.info("ignoring split %r of %r", key, source)
             continue
         ds = split_dict[key]
         names = names or getattr(ds.features.get(label_column), "names", None)
-        tables[split] = {c: ds[c] for c in ds.column_names}
+        tables[split] = ds.to_dict()
     return tables, names
 
 
@@ -483,16 +475,14 @@ def _load_builtin(name: str, validation_fraction: float, seed: int) -> DataSplit
 
 
 def _read_rotten_tomatoes(path: Path) -> Table:
+    """Parse ``id<TAB>score<TAB>sentence`` lines; ids up to 5331 are the positive ones."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    texts, labels = [], []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not line.strip():
-            continue
-        ident, _score, sentence = line.split("\t", 2)
-        texts.append(sentence.strip())
-        labels.append(1 if int(ident) <= _ROTTEN_POSITIVE_MAX_ID else 0)
-    return {"text": texts, "label": labels}
+    rows = [line.split("\t", 2) for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    return {
+        "text": [sentence.strip() for _, _, sentence in rows],
+        "label": [int(int(ident) <= _ROTTEN_POSITIVE_MAX_ID) for ident, _, _ in rows],
+    }
