@@ -87,9 +87,13 @@ def test_folder_without_validation_carves_it_from_train(tmp_path: Path) -> None:
     assert set(s.validation.texts).isdisjoint(s.train.texts)
 
 
-def test_folder_without_train_is_an_error(tmp_path: Path) -> None:
+def test_folder_without_train_or_with_two_is_an_error(tmp_path: Path) -> None:
     _write(_frame(), tmp_path / "test.csv")
     with pytest.raises(ValueError, match="no train split"):
+        load_data(str(tmp_path))
+    _write(_frame(), tmp_path / "train.csv")
+    _write(_frame(), tmp_path / "train.jsonl")
+    with pytest.raises(ValueError, match="two train files.*keep one"):
         load_data(str(tmp_path))
 
 

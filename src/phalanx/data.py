@@ -378,8 +378,8 @@ def _find_split_files(folder: Path) -> dict[str, Path]:
         split = _split_name(path.stem)
         if split and path.suffix.lower() in SUFFIXES:
             if split in found:
-                raise ValueError(f"two {split} files in {str(folder)!r}: {found[split].name}, "
-                                 f"{path.name}; keep one")  # fmt: skip
+                names = f"{found[split].name} and {path.name}"
+                raise ValueError(f"two {split} files in {str(folder)!r}: {names}; keep one")
             found[split] = path
     return found
 
