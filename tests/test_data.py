@@ -93,7 +93,7 @@ def test_folder_without_train_or_with_two_is_an_error(tmp_path: Path) -> None:
         load_data(str(tmp_path))
     _write(_frame(), tmp_path / "train.csv")
     _write(_frame(), tmp_path / "train.jsonl")
-    with pytest.raises(ValueError, match="two train files.*keep one"):
+    with pytest.raises(ValueError, match=r"two train files.*keep one"):
         load_data(str(tmp_path))
 
 
