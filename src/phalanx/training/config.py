@@ -1,0 +1,309 @@
+"""``TrainConfig``: every setting of a training run, validated when built, saved as YAML.
+
+Example:
+    >>> cfg = TrainConfig(dataset="rotten_tomatoes", epochs=1, output="runs/demo")
+    >>> cfg.resolved_lr()
+    0.002
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import functools
+import inspect
+import itertools
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..templates import template_fields
+
+__all__ = ["DEFAULT_LRS", "TrainConfig", "field_docs", "load_yaml"]
+
+#: learning rates that worked on MiniLM / rotten_tomatoes (shared/anchors.md); a method may
+#: also declare ``default_lr`` on its registry entry or its config class, which wins.
+DEFAULT_LRS = {
+    "sparta": 2e-3,
+    "lora": 1e-3,
+    "shira": 2e-3,
+    "ia3": 5e-3,
+    "ptuning": 3e-3,
+    "p_tuning": 3e-3,
+    "prompt_tuning": 3e-3,
+    "head": 2e-3,
+    "full": 5e-5,
+}
+_FALLBACK_LR = 1e-3
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+BEST_METRICS = ("accuracy", "macro_f1", "loss")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (``phalanx train``; every field is a ``--flag``)."""
+
+    method: str = "sparta"
+    """Fine-tuning method (`phalanx methods` lists them)."""
+    method_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the method's config, e.g. density=0.01 dropout=0.1 for sparta."""
+    model: str = "minilm-l6"
+    """Base model: a built-in name (`phalanx models`), a local folder or a Hub id."""
+    dataset: str = "rotten_tomatoes"
+    """Built-in dataset name (`phalanx datasets`), a csv/tsv/json/jsonl/parquet file, a folder
+    of train/validation/test files, or a Hugging Face datasets name."""
+    text_column: str = "text"
+    """Column holding the text."""
+    text_pair_column: str | None = None
+    """Column holding a second sentence (sentence-pair tasks)."""
+    label_column: str = "label"
+    """Column holding the label (integers or strings)."""
+    label_names: list[str] | None = None
+    """Names of the classes in id order (default: inferred from the data)."""
+    validation_fraction: float = 0.1
+    """Share of train carved out for validation when the data has no validation split."""
+    test_fraction: float = 0.1
+    """Share of train carved out for test when the data has no test split."""
+    limit: int | None = None
+    """Use at most this many examples per split (a stratified subset; quick runs)."""
+    input_template: str | None = None
+    """Format applied to each text before tokenizing, e.g. 'Review: {sentence}'."""
+    max_length: int = 64
+    """Truncate inputs to this many tokens."""
+    epochs: float = 3
+    """Passes over the training data."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (overrides epochs)."""
+    batch_size: int = 32
+    """Training batch size per device."""
+    eval_batch_size: int = 64
+    """Evaluation batch size per device."""
+    lr: float | None = None
+    """Peak learning rate (default: the method's, e.g. 2e-3 for sparta)."""
+    warmup_ratio: float = 0.06
+    """Share of the steps spent warming the learning rate up linearly (then linear decay)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    grad_accum: int = 1
+    """Gradient accumulation steps (effective batch = batch_size x grad_accum x devices)."""
+    max_grad_norm: float = 1.0
+    """Clip gradients to this norm (0 disables clipping)."""
+    early_stopping_patience: int | None = None
+    """Stop after this many evaluations without improvement of best_metric."""
+    best_metric: str = "accuracy"
+    """Validation metric that selects the best epoch: accuracy, macro_f1 or loss."""
+    eval_steps: int | None = None
+    """Evaluate (and checkpoint) every this many steps instead of every epoch."""
+    seed: int = 42
+    """Seed of the data order, dropout and the method's random choices."""
+    precision: str = "auto"
+    """auto (bf16 on GPUs that support it, else fp32), fp32, bf16 or fp16."""
+    device: str = "auto"
+    """auto (GPU when available), cpu or cuda."""
+    output: str | None = None
+    """Run folder (adapter/, checkpoints/, train_config.yaml, metrics.json); default
+    runs/<method>-<model>-<dataset>."""
+    overwrite: bool = False
+    """Replace the results of an earlier run in the output folder."""
+    resume: bool = False
+    """Continue from the last checkpoint in <output>/checkpoints."""
+    save_total_limit: int | None = 2
+    """Keep at most this many checkpoints (the best one is always kept)."""
+    report_to: list[str] = field(default_factory=lambda: ["none"])
+    """Experiment trackers for the HF Trainer: none, tensorboard, wandb, mlflow, ..."""
+    logging_steps: int = 50
+    """Log the training loss every this many steps."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        from ..registry import method_names
+
+        names = method_names()
+        if self.method not in names:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(names)}")
+        if not isinstance(self.method_options, dict):
+            raise ValueError(
+                f"method_options must be a mapping such as {{density: 0.01}}, "
+                f"got {self.method_options!r}"
+            )
+        self.method_config()  # the method's own validation, with its own messages
+        if isinstance(self.report_to, str):
+            self.report_to = [s.strip() for s in self.report_to.split(",") if s.strip()]
+        _positive(self, "max_length", "batch_size", "eval_batch_size", "grad_accum")
+        _positive(self, "logging_steps")
+        _positive(self, "limit", "max_steps", "eval_steps", optional=True)
+        _positive(self, "early_stopping_patience", "save_total_limit", optional=True)
+        if not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ValueError(
+                f"weight_decay ({self.weight_decay}) and max_grad_norm ({self.max_grad_norm}) "
+                "must be >= 0"
+            )
+        for name, choices in (
+            ("precision", PRECISIONS),
+            ("device", DEVICES),
+            ("best_metric", BEST_METRICS),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+                )
+        if self.input_template is not None:
+            fields = template_fields(self.input_template)
+            if not fields:
+                raise ValueError(
+                    f"input_template {self.input_template!r} has no {{field}}; write it like "
+                    "'Review: {sentence}'"
+                )
+            if self.text_pair_column is None and len(set(fields)) != 1:
+                raise ValueError(
+                    f"input_template {self.input_template!r} has fields {fields}; without "
+                    "text_pair_column it must have exactly one (the text)"
+                )
+            if self.text_pair_column is not None and len(set(fields)) != 2:
+                raise ValueError(
+                    f"input_template {self.input_template!r} has fields {fields}; with "
+                    "text_pair_column it needs two: the text first, then the pair"
+                )
+        if self.output is None:
+            self.output = str(
+                Path("runs") / f"{self.method}-{_slug(self.model)}-{_slug(self.dataset)}"
+            )
+
+    # -- derived values -----------------------------------------------------------------
+    def method_config(self) -> Any:
+        """The method's config object (``SpaRTAConfig``, ...); its seed follows ``seed``."""
+        from ..registry import get_method
+
+        cls = get_method(self.method).config_cls
+        options = dict(self.method_options)
+        known = (
+            {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+        )
+        if "seed" in known and "seed" not in options:
+            options["seed"] = self.seed
+        if hasattr(cls, "from_dict"):
+            return cls.from_dict(options)
+        return cls(**options)
+
+    def resolved_lr(self) -> float:
+        """``lr`` or the method's default learning rate."""
+        if self.lr is not None:
+            return self.lr
+        from ..registry import get_method
+
+        method = get_method(self.method)
+        for owner in (method, method.config_cls):
+            value = getattr(owner, "default_lr", None) or getattr(owner, "DEFAULT_LR", None)
+            if value:
+                return float(value)
+        return DEFAULT_LRS.get(self.method, _FALLBACK_LR)
+
+    # -- (de)serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def resolved(self) -> dict[str, Any]:
+        """The dict saved beside an adapter: defaults filled in (lr, method options)."""
+        out = self.to_dict()
+        out["lr"] = self.resolved_lr()
+        cfg = self.method_config()
+        out["method_options"] = (
+            cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
+        )
+        out["method_options"].pop("extra", None)
+        return out
+
+    def to_yaml(self, path: str | Path | None = None, resolved: bool = True) -> str:
+        text = yaml.safe_dump(self.resolved() if resolved else self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping; unknown keys are refused with the closest valid name."""
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"a training config must be a mapping of options, got {type(data).__name__}"
+            )
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(
+                    f"unknown training option {key!r}{hint} Valid options: {', '.join(known)}"
+                )
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        """Load a YAML config; ``overrides`` (e.g. CLI flags) win over the file."""
+        return cls.from_dict({**load_yaml(path), **overrides})
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a file, with clear errors for missing, empty or malformed files."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    if data is None:
+        raise ValueError(f"config file {str(path)!r} is empty; write options as 'key: value' lines")
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping (key: value lines)")
+    return data
+
+
+def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value is None and optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _slug(name: str) -> str:
+    stem = Path(name).stem if ("/" in name or "." in name) else name
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in stem) or "run"
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of a dataclass (the string literal under each field).
+
+    >>> field_docs(TrainConfig)["max_length"]
+    'Truncate inputs to this many tokens.'
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for prev, node in itertools.pairwise(body):
+        if (
+            isinstance(prev, ast.AnnAssign)
+            and isinstance(prev.target, ast.Name)
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            docs[prev.target.id] = " ".join(node.value.value.split())
+    return docs

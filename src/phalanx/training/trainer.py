@@ -1,0 +1,238 @@
+"""The HF ``Trainer`` adapted to adapters: small checkpoints, fp32 loss, graceful Ctrl-C.
+
+Checkpoints hold only the trainable tensors (``trainable.safetensors``: SpaRTA deltas and
+the head, LoRA matrices, ...) plus the optimizer, scheduler, RNG and trainer state, so a
+checkpoint of a 22 M-parameter model is a few MB. A checkpoint counts as complete once its
+``trainer_state.json`` exists (the Trainer writes it last).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainerCallback
+
+from ..metrics import Evaluation, classification_metrics, confusion_matrix
+
+__all__ = [
+    "TRAINABLE_FILE",
+    "EpochReport",
+    "InterruptHandler",
+    "PhalanxTrainer",
+    "compute_metrics",
+    "evaluation_from_logits",
+    "last_checkpoint",
+    "load_trainable_state",
+    "trainable_state",
+]
+
+log = logging.getLogger(__name__)
+TRAINABLE_FILE = "trainable.safetensors"
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter that requires grad, detached, contiguous, on the CPU."""
+    return {
+        n: p.detach().to("cpu", copy=True).contiguous()
+        for n, p in model.named_parameters()
+        if p.requires_grad
+    }
+
+
+@torch.no_grad()
+def load_trainable_state(
+    model: torch.nn.Module, state: dict[str, torch.Tensor], source: str
+) -> None:
+    """Copy ``state`` into the trainable parameters; the names must match exactly.
+
+    ``copy_`` bumps each tensor's version, which is how SpaRTA notices its deltas changed.
+    """
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+    if missing or unexpected:
+        name = (missing or unexpected)[0]
+        raise ValueError(
+            f"checkpoint {source} does not fit this model: {len(missing)} trainable tensors "
+            f"missing and {len(unexpected)} unexpected (e.g. {name!r}); was it written with "
+            "another method, model or method options? Start afresh with --overwrite"
+        )
+    for name, p in params.items():
+        t = state[name]
+        if t.shape != p.shape:
+            raise ValueError(
+                f"checkpoint {source}: {name} has shape {tuple(t.shape)}, the model "
+                f"{tuple(p.shape)}; it was written for other method options or another model"
+            )
+        p.copy_(t.to(device=p.device, dtype=p.dtype))
+
+
+def last_checkpoint(folder: str | Path) -> Path | None:
+    """The complete checkpoint with the highest step in ``folder`` (None if there is none)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = []
+    for sub in folder.iterdir():
+        m = _CHECKPOINT_RE.match(sub.name)
+        if m and (sub / "trainer_state.json").is_file() and (sub / TRAINABLE_FILE).is_file():
+            found.append((int(m.group(1)), sub))
+    return max(found)[1] if found else None
+
+
+def evaluation_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
+    """The seed's metric set (loss, accuracy, confusion matrix, ...) from logits and labels."""
+    logits, labels = torch.as_tensor(logits).float(), torch.as_tensor(labels).long()
+    cm = confusion_matrix(labels, logits.argmax(-1), logits.shape[-1])
+    out = Evaluation(loss=F.cross_entropy(logits, labels).item())
+    metrics = classification_metrics(cm)
+    out["accuracy"] = metrics.pop("accuracy")
+    out["confusion matrix"] = cm.tolist()
+    out.update(metrics)
+    out["n"] = int(labels.numel())
+    return out
+
+
+def compute_metrics(pred: Any) -> dict[str, float]:
+    """Trainer hook: accuracy, macro-F1, balanced accuracy and MCC (the loss comes apart)."""
+    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+    ev = evaluation_from_logits(
+        torch.from_numpy(np.asarray(logits)), torch.from_numpy(np.asarray(pred.label_ids))
+    )
+    return {
+        "accuracy": ev["accuracy"],
+        "macro_f1": ev["macro-F1"],
+        "balanced_accuracy": ev["balanced accuracy"],
+        "mcc": ev["MCC"],
+    }
+
+
+class PhalanxTrainer(Trainer):
+    """``Trainer`` whose checkpoints hold only trainable tensors and whose loss is fp32 CE."""
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        loss = F.cross_entropy(logits.float(), labels)
+        return (loss, {"logits": logits}) if return_outputs else loss
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        if not self.args.should_save:
+            return
+        out = Path(output_dir or self.args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / f".{TRAINABLE_FILE}.tmp"
+        safetensors.torch.save_file(
+            trainable_state(self.model), str(tmp), metadata={"format": "pt"}
+        )
+        os.replace(tmp, out / TRAINABLE_FILE)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        path = Path(resume_from_checkpoint) / TRAINABLE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {resume_from_checkpoint} has no {TRAINABLE_FILE}")
+        state = safetensors.torch.load_file(str(path), device="cpu")
+        load_trainable_state(model if model is not None else self.model, state, str(path))
+        log.info("loaded the trainable state of %s", resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        best = self.state.best_model_checkpoint
+        log.info(
+            "loading the best checkpoint %s (%s = %s)",
+            best,
+            self.args.metric_for_best_model,
+            self.state.best_metric,
+        )
+        self._load_from_checkpoint(best)
+
+
+class InterruptHandler(TrainerCallback):
+    """First Ctrl-C: finish the current step, checkpoint, stop. Second Ctrl-C: abort at once.
+
+    In a distributed run every rank stops at the same step (the flag is all-reduced).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.stopped_at: int | None = None
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.requested:
+            self.uninstall()
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning(
+            "interrupt: stopping after this step and saving a checkpoint (Ctrl-C again to abort)"
+        )
+
+    def _agreed(self) -> bool:
+        flag = self.requested
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            t = torch.tensor([1.0 if flag else 0.0])
+            if torch.distributed.get_backend() == "nccl":
+                t = t.cuda()
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+            flag = bool(t.item())
+        self.requested = flag
+        return flag
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not self._agreed():
+            return control
+        self.stopped_at = state.global_step
+        if math.isclose(state.epoch, round(state.epoch)):
+            return control  # the epoch ends here: let its evaluation and checkpoint happen
+        control.should_save = True
+        control.should_training_stop = True
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stopped_at is None:
+            return control
+        if not math.isclose(state.epoch, round(state.epoch)):
+            # stopped mid-epoch: the step checkpoint is written; skip the epoch's evaluation
+            control.should_evaluate = False
+            control.should_save = False
+        control.should_training_stop = True
+        return control
+
+
+class EpochReport(TrainerCallback):
+    """One INFO line per evaluation: epoch, step and the validation metrics."""
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not state.is_world_process_zero or not metrics or "eval_accuracy" not in metrics:
+            return control
+        log.info(
+            "epoch %.2f (step %d): validation accuracy %.2f%%, loss %.4f, macro-F1 %.4f",
+            state.epoch or 0.0,
+            state.global_step,
+            100 * metrics["eval_accuracy"],
+            metrics.get("eval_loss", float("nan")),
+            metrics.get("eval_macro_f1", float("nan")),
+        )
+        return control
