@@ -20,8 +20,18 @@ from phalanx import load_classifier
 from phalanx.train import TrainConfig, TrainingInterrupted, last_checkpoint, train
 from phalanx.training.trainer import TRAINABLE_FILE, trainable_state
 
-POSITIVE = "good great charming love fun astounding refreshingly inventive enjoyed".split()
-NEGATIVE = "bad awful boring hate dull painful tedious bleak slow".split()
+POSITIVE = [
+    "good",
+    "great",
+    "charming",
+    "love",
+    "fun",
+    "astounding",
+    "refreshingly",
+    "inventive",
+    "enjoyed",
+]
+NEGATIVE = ["bad", "awful", "boring", "hate", "dull", "painful", "tedious", "bleak", "slow"]
 
 
 def write_toy_csv(path: Path, n: int = 96) -> Path:
@@ -200,7 +210,7 @@ def test_hard_stop_leaves_last_epoch_checkpoint_loadable(tiny_base, toy_csv, tmp
     # a checkpoint half-written when the process died must not be picked
     (out / "checkpoints" / "checkpoint-99").mkdir()
     assert last_checkpoint(out / "checkpoints").name == "checkpoint-10"
-    with pytest.raises(ValueError, match="cannot resume: lr was 0.01"):
+    with pytest.raises(ValueError, match=r"cannot resume: lr was 0\.01"):
         train(config(base, toy_csv, out, lr=0.5, resume=True))
     result = train(config(base, toy_csv, out, resume=True))
     assert result.steps == 20
