@@ -25,7 +25,7 @@ import torch
 
 from ..data import DataSplits, load_data
 from ..io import write_json
-from ..loading import load_base_classifier, load_tokenizer
+from ..loading import load_base_classifier, load_tokenizer, resolve_model
 from ..metrics import Evaluation
 from ..registry import get_method
 from .config import TrainConfig, load_yaml
@@ -106,6 +106,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     main = args.process_index == 0
     resume_from = _prepare_output(config, output, ckpt_dir, main)
 
+    resolve_model(config.model)  # an unknown name fails now, not after loading the data
     set_seed(config.seed)  # the new head's initial weights
     splits = _load_splits(config)
     id2label = dict(enumerate(splits.label_names))
