@@ -138,7 +138,7 @@ def test_assets_download_is_a_quick_no_op_when_present(capsys):
     if not rotten_tomatoes_present():
         pytest.skip("rotten_tomatoes is not downloaded")
     code, out, _ = run(capsys, "assets", "download", "rotten_tomatoes")
-    assert code == 0 and out.strip() == "rotten_tomatoes: present"
+    assert code == 0 and out.strip() == "present: rotten_tomatoes"
 
 
 def test_help_has_examples_and_console_script_runs():

@@ -184,15 +184,14 @@ def _assets_parser(sub) -> None:
 
 
 def _cmd_assets(args: argparse.Namespace) -> int:
-    from .assets import download_assets, list_datasets, list_models
+    from .assets import download_assets
 
     if getattr(args, "action", "download") != "download":
         raise CliError("the only assets action is 'download'")
     names = list(getattr(args, "names", []) or []) or None
     fetched = download_assets(names, include_optional=getattr(args, "include_optional", False))
-    wanted = names or [a["name"] for a in list_models() + list_datasets() if a["installed"]]
-    for name in wanted:
-        print(f"{name}: {'downloaded' if name in fetched else 'present'}")
+    wanted = ", ".join(names) if names else "the default set"
+    print(f"downloaded: {', '.join(fetched)}" if fetched else f"present: {wanted}")
     return 0
 
 

@@ -236,6 +236,10 @@ def _training_args(config: TrainConfig, ckpt_dir: Path):
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.resolved_lr(),
+        # not "adamw_torch_fused" (the HF default on torch >= 2.8): the fused kernel writes the
+        # parameters without bumping their version counters, and SpaRTA re-merges its deltas
+        # into the frozen weights when their version changes
+        optim="adamw_torch",
         lr_scheduler_type="linear",
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
