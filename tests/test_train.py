@@ -246,6 +246,18 @@ def test_hard_stop_leaves_last_epoch_checkpoint_loadable(tiny_base, toy_csv, tmp
     assert result.steps == 20
 
 
+def test_every_registered_method_trains_saves_and_reloads(tiny_base, toy_csv, tmp_path):
+    from phalanx.registry import method_names
+
+    x, y = _test_split(toy_csv)
+    for method in method_names():
+        result = train(
+            config(tiny_base("bert"), toy_csv, tmp_path / method, method=method, max_steps=2)
+        )
+        again = load_classifier(result.adapter_path).evaluate(x, y)
+        assert again["loss"] == pytest.approx(result.test["loss"], abs=1e-4), method
+
+
 def test_decoder_with_left_padding_trains(tiny_base, toy_csv, tmp_path):
     result = train(config(tiny_base("llama"), toy_csv, tmp_path / "run", max_steps=4))
     clf = load_classifier(result.adapter_path)

@@ -271,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    if int(os.environ.get("RANK", "0")) != 0 and not verbose:
+        level = logging.WARNING  # under torchrun, one rank reports
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(message)s" if not verbose else "%(name)s: %(message)s")
