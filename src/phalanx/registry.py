@@ -11,7 +11,12 @@ from typing import Any
 __all__ = ["Method", "register_method", "get_method", "method_names", "method_for_folder"]
 
 # packages that register methods when imported; imported lazily to keep `import phalanx` light
-_METHOD_PACKAGES = ("phalanx.methods.sparta",)
+_METHOD_PACKAGES = (
+    "phalanx.methods.sparta",
+    "phalanx.methods.peft_backed",
+    "phalanx.methods.head",
+    "phalanx.methods.full",
+)
 
 
 @dataclass(frozen=True)

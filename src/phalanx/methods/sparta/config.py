@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..base import MethodConfig
 
 __all__ = ["SpaRTAConfig", "DEFAULT_DENSITY"]
 
@@ -11,7 +13,7 @@ DEFAULT_DENSITY = 0.01
 
 
 @dataclass
-class SpaRTAConfig:
+class SpaRTAConfig(MethodConfig):
     """Settings of a SpaRTA adapter.
 
     Give either ``sparsity`` (peft-sparta's definition) or ``density``; with neither,
@@ -43,6 +45,9 @@ class SpaRTAConfig:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Free-form fields carried into the metadata file."""
 
+    method_name: ClassVar[str] = "sparta"
+    default_lr: ClassVar[float] = 2e-3
+
     def __post_init__(self) -> None:
         if self.sparsity is not None and self.density is not None:
             raise ValueError(
@@ -60,16 +65,3 @@ class SpaRTAConfig:
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.target_modules is not None and self.frozen_modules is not None:
             raise ValueError("give either target_modules or frozen_modules, not both")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SpaRTAConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown SpaRTA option(s) {unknown}; valid options: {sorted(known - {'extra'})}"
-            )
-        return cls(**data)

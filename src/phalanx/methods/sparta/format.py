@@ -177,7 +177,7 @@ def save_sparta_adapter(
     full_meta = {
         "format": "phalanx-adapter",
         "format_version": FORMAT_VERSION,
-        "method": "sparta",
+        "method": getattr(sparta.sparta_config, "method_name", "sparta"),
         "method_config": sparta.sparta_config.to_dict(),
         "base_model": base_model,
         "base_fingerprint": sparta.base_fingerprint,

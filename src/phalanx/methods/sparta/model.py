@@ -36,7 +36,7 @@ class SpaRTAModel(nn.Module):
         trainable params: 106,948 || all params: 22,713,986 || trainable%: 0.47084%
     """
 
-    def __init__(self, model: nn.Module, config: SpaRTAConfig):
+    def __init__(self, model: nn.Module, config: SpaRTAConfig, head_only: bool = False):
         super().__init__()
         self.model = model
         self.sparta_config = config
@@ -51,7 +51,7 @@ class SpaRTAModel(nn.Module):
         self.base_fingerprint = fingerprint(
             (n, p) for n, p in model.named_parameters() if not self._is_head(n)
         )
-        self._select_and_attach()
+        self._select_and_attach(head_only)
 
     # -- construction -------------------------------------------------------------------
     def _is_head(self, param_name: str) -> bool:
@@ -97,18 +97,18 @@ class SpaRTAModel(nn.Module):
             )
         return keep / eligible_numel
 
-    def _select_and_attach(self) -> None:
+    def _select_and_attach(self, head_only: bool) -> None:
         for p in self.model.parameters():
             p.requires_grad_(False)
         head_params = [(n, p) for n, p in self.model.named_parameters() if self._is_head(n)]
-        eligible = self._eligible()
-        if not eligible:
+        eligible = [] if head_only else self._eligible()
+        if not eligible and not head_only:
             raise ValueError(
                 "no tensor is eligible for SpaRTA deltas: target_modules="
                 f"{self.sparta_config.target_modules or self.arch.sparta_targets!r} matched nothing"
             )
         numel = sum(getattr(m, p).numel() for _, m, p in eligible)
-        prob = self._keep_prob(numel, sum(p.numel() for _, p in head_params))
+        prob = self._keep_prob(numel, sum(p.numel() for _, p in head_params)) if eligible else 0
         for full, module, pname in eligible:
             idx = sample_indices(getattr(module, pname).numel(), prob, self.sparta_config.seed, full)
             self.deltas[full] = attach(module, pname, idx, self.sparta_config.dropout)

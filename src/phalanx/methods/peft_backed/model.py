@@ -1,0 +1,89 @@
+"""Apply, save and detect the peft-backed methods (LoRA, IA3, P-tuning, prompt tuning)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch.nn as nn
+
+from ...archs import arch_spec
+from ...fingerprint import fingerprint
+from ...io import atomic_folder, write_json
+from ...loading import resolve_model
+
+__all__ = ["apply_peft", "save_peft_adapter", "is_peft_folder", "head_modules_to_save"]
+
+log = logging.getLogger(__name__)
+
+
+def head_modules_to_save(model: nn.Module) -> list[str]:
+    """The head modules, as peft's ``modules_to_save`` (trained fully, saved with the adapter)."""
+    return list(arch_spec(model).head)
+
+
+def apply_peft(model: nn.Module, config: Any) -> nn.Module:
+    """``peft.get_peft_model`` with the head trained and saved, whatever the method."""
+    from peft import get_peft_model
+
+    spec = arch_spec(model)
+    head = head_modules_to_save(model)
+    peft_config = config.peft_config(spec, list(head))  # peft extends the list in place
+    base_fp = fingerprint(
+        (n, p) for n, p in model.named_parameters()
+        if not any(n == h or n.startswith(h + ".") for h in head)
+    )
+    wrapped = get_peft_model(model, peft_config)
+    wrapped.phalanx_method = config.method_name
+    wrapped.phalanx_config = config
+    wrapped.base_fingerprint = base_fp
+    for h in head:  # the classic peft pitfall: a head silently left frozen
+        if not any(p.requires_grad for n, p in wrapped.named_parameters() if f".{h}." in f".{n}"):
+            raise RuntimeError(f"the head module {h!r} would not train under {config.method_name}")
+    return wrapped
+
+
+def save_peft_adapter(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    base_model: str,
+    meta: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """A standard peft folder (adapter_config.json, adapter_model.safetensors) + phalanx.json.
+
+    ``base_model_name_or_path`` points at the resolved base, so plain
+    ``peft.AutoPeftModelForSequenceClassification.from_pretrained(path)`` loads it.
+    """
+    inner = model.get_base_model()
+    id2label = {int(k): v for k, v in inner.config.id2label.items()}
+    full_meta = {
+        "format": "phalanx-adapter",
+        "format_version": 1,
+        "method": model.phalanx_method,
+        "method_config": model.phalanx_config.to_dict(),
+        "base_model": base_model,
+        "base_fingerprint": getattr(model, "base_fingerprint", None),
+        "model_type": inner.config.model_type,
+        "head_modules": head_modules_to_save(inner),
+        "labels": [id2label[i] for i in sorted(id2label)],
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        **(meta or {}),
+    }
+    resolved = resolve_model(base_model)
+    with atomic_folder(path, overwrite=overwrite) as tmp:
+        model.save_pretrained(str(tmp))
+        cfg_path = tmp / "adapter_config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["base_model_name_or_path"] = str(resolved)
+        write_json(cfg_path, cfg)
+        write_json(tmp / "phalanx.json", full_meta)
+    log.info("%s adapter saved to %s", model.phalanx_method, path)
+    return Path(path)
+
+
+def is_peft_folder(path: Path) -> bool:
+    return (path / "adapter_config.json").is_file()
