@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,8 +27,9 @@ from ..io import write_json
 from ..loading import load_base_classifier, load_tokenizer, resolve_model
 from ..metrics import Evaluation
 from ..registry import get_method
-from .config import TrainConfig, load_yaml
+from .config import TrainConfig
 from .inputs import PadCollator, tokenize_split
+from .output import barrier, check_output, clear_output
 from .trainer import (
     EpochReport,
     InterruptHandler,
@@ -39,18 +39,9 @@ from .trainer import (
     last_checkpoint,
 )
 
-__all__ = ["OWNED_ENTRIES", "TrainResult", "TrainingInterrupted", "train"]
+__all__ = ["TrainResult", "TrainingInterrupted", "train"]
 
 log = logging.getLogger("phalanx.train")
-
-#: what a run writes into its output folder (and what ``overwrite`` removes)
-OWNED_ENTRIES = ("adapter", "checkpoints", "train_config.yaml", "metrics.json")
-# settings a resumed run must share with the checkpoint's run
-_RESUME_KEYS = (
-    "method", "method_options", "model", "dataset", "text_column", "text_pair_column",
-    "label_column", "label_names", "limit", "input_template", "max_length", "batch_size",
-    "grad_accum", "seed", "lr", "warmup_ratio", "weight_decay", "epochs", "max_steps",
-)  # fmt: skip
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -104,7 +95,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     ckpt_dir = output / "checkpoints"
     args = _training_args(config, ckpt_dir)  # sets up torch.distributed under torchrun
     main = args.process_index == 0
-    resume_from = _prepare_output(config, output, ckpt_dir, main)
+    resume_from = check_output(config, output, ckpt_dir)  # refuses before any slow work
 
     resolve_model(config.model)  # an unknown name fails now, not after loading the data
     set_seed(config.seed)  # the new head's initial weights
@@ -131,6 +122,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
             "a validation_fraction > 0 (best-epoch selection needs one)"
         )
 
+    clear_output(config, output, main)  # only now that data and model are known to load
     interrupt = InterruptHandler()
     all_callbacks = [interrupt, EpochReport(), *callbacks]
     if config.early_stopping_patience:
@@ -159,12 +151,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
 
     state = trainer.state
     validation = _best_eval(state.log_history, state.best_global_step)
-    pred = trainer.predict(datasets["test"], metric_key_prefix="test")
-    test = (
-        evaluation_from_logits(torch.from_numpy(pred.predictions), torch.from_numpy(pred.label_ids))
-        if len(datasets["test"])
-        else Evaluation()
-    )
+    test = Evaluation()
+    if len(datasets["test"]):
+        pred = trainer.predict(datasets["test"], metric_key_prefix="test")
+        logits, labels = torch.from_numpy(pred.predictions), torch.from_numpy(pred.label_ids)
+        test = evaluation_from_logits(logits, labels)
     best_epoch = validation.get("epoch")
     adapter = output / "adapter"
     if main:
@@ -200,7 +191,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         config.to_yaml(output / "train_config.yaml")
         write_json(output / "metrics.json", {**metrics, "history": state.log_history})
         log.info("adapter saved to %s", adapter)
-    _barrier()
+    barrier()
     return TrainResult(
         output_dir=output,
         adapter_path=adapter,
@@ -287,52 +278,6 @@ def _model_dtype(config: TrainConfig, args) -> torch.dtype:
     return torch.bfloat16 if args.bf16 and not args.use_cpu else torch.float32
 
 
-def _prepare_output(config: TrainConfig, output: Path, ckpt_dir: Path, main: bool) -> Path | None:
-    """Refuse to clobber an earlier run; clear it with overwrite; find the checkpoint to resume."""
-    existing = output.is_dir() and any(output.iterdir())
-    if output.exists() and not output.is_dir():
-        raise FileExistsError(
-            f"output {str(output)!r} exists and is not a folder; choose another --output"
-        )
-    resume_from = last_checkpoint(ckpt_dir) if config.resume else None
-    if config.resume:
-        if resume_from is None:
-            log.warning("resume: no complete checkpoint in %s; starting from scratch", ckpt_dir)
-        else:
-            _check_resumable(config, ckpt_dir)
-            log.info("resuming from %s", resume_from)
-    elif existing and not config.overwrite:
-        raise FileExistsError(
-            f"output folder {str(output)!r} exists and is not empty; pass --overwrite to replace "
-            "its results, --resume to continue its training, or choose another --output"
-        )
-    _barrier()  # every rank has looked before the main one deletes anything
-    if main and existing and config.overwrite and not config.resume:
-        for name in OWNED_ENTRIES:
-            target = output / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    if main:
-        output.mkdir(parents=True, exist_ok=True)
-    _barrier()
-    return resume_from
-
-
-def _check_resumable(config: TrainConfig, ckpt_dir: Path) -> None:
-    saved_file = ckpt_dir / "train_config.yaml"
-    if not saved_file.is_file():
-        return
-    saved, now = load_yaml(saved_file), config.resolved()
-    for key in _RESUME_KEYS:
-        if key in saved and saved[key] != now.get(key):
-            raise ValueError(
-                f"cannot resume: {key} was {saved[key]!r} in the checkpointed run but is "
-                f"{now.get(key)!r} now; use the same setting, or start afresh with --overwrite"
-            )
-
-
 def _load_splits(config: TrainConfig) -> DataSplits:
     splits = load_data(
         config.dataset,
@@ -394,11 +339,6 @@ def _base_model_id(name: str) -> str:
         return name
     path = Path(name).expanduser()
     return str(path.resolve()) if path.is_dir() else name
-
-
-def _barrier() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
 
 
 def read_run_metrics(output: str | Path) -> dict[str, Any]:
