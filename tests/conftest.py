@@ -14,11 +14,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 WORDS = (
     "i enjoyed very much the movie it was painful to watch couldn't enjoy more a bad good "
     "great awful boring charming journey bleak and desperate slow film is acting music "
-    "refreshingly serious look at young women sometimes tedious like doing last year's taxes "
-    "with your ex-wife you don't have know about appreciate in exactly minutes most of which "
-    "passed as slowly if i'd been sitting naked on an igloo sank from quirky jerky utter turkey "
-    "nolan poised embark major career commercial yet inventive filmmaker costumes cinematography "
-    "sound are all astounding . , ! ? -- ' this that not love hate fun dull"
+    "refreshingly serious look at young women sometimes tedious like doing last year's "
+    "taxes with your ex-wife you don't have know about appreciate in exactly minutes most "
+    "of which passed as slowly if i'd been sitting naked on an igloo sank from quirky "
+    "jerky utter turkey nolan poised embark major career commercial yet inventive "
+    "filmmaker costumes cinematography sound are all astounding . , ! ? -- ' this that "
+    "not love hate fun dull"
 ).split()
 
 SENTENCES = [
@@ -54,16 +55,24 @@ def make_tokenizer(path: Path, vocab_size: int, kind: str):
     )
     if kind == "encoder":
         tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B [SEP]",
             special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
         )
         fast = PreTrainedTokenizerFast(
-            tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-            sep_token="[SEP]", model_max_length=128,
+            tokenizer_object=tok,
+            unk_token="[UNK]",
+            pad_token="[PAD]",
+            cls_token="[CLS]",
+            sep_token="[SEP]",
+            model_max_length=128,
         )
     else:  # decoders: no pad token of their own, as most LMs
         fast = PreTrainedTokenizerFast(
-            tokenizer_object=tok, unk_token="[UNK]", eos_token="<eos>", model_max_length=128,
+            tokenizer_object=tok,
+            unk_token="[UNK]",
+            eos_token="<eos>",
+            model_max_length=128,
             model_input_names=["input_ids", "attention_mask"],
         )
     fast.save_pretrained(path)
@@ -75,18 +84,42 @@ def tiny_config(arch: str, num_labels: int = 2):
 
     common = dict(num_labels=num_labels, vocab_size=128)
     if arch == "bert":
-        return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                          intermediate_size=64, max_position_embeddings=128, **common)
+        return BertConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            **common,
+        )
     if arch == "llama":
-        return LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2, pad_token_id=4,
-                           eos_token_id=4, bos_token_id=None, max_position_embeddings=128,
-                           tie_word_embeddings=False, **common)
+        return LlamaConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            pad_token_id=4,
+            eos_token_id=4,
+            bos_token_id=None,
+            max_position_embeddings=128,
+            tie_word_embeddings=False,
+            **common,
+        )
     if arch == "gemma":
-        return GemmaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=1, head_dim=8,
-                           pad_token_id=4, eos_token_id=4, bos_token_id=None,
-                           max_position_embeddings=128, **common)
+        return GemmaConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=8,
+            pad_token_id=4,
+            eos_token_id=4,
+            bos_token_id=None,
+            max_position_embeddings=128,
+            **common,
+        )
     raise ValueError(arch)
 
 

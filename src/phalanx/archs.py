@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-__all__ = ["ArchSpec", "arch_spec", "ARCHS"]
+__all__ = ["ARCHS", "ArchSpec", "arch_spec"]
 
 _DECODER_FROZEN = ("embed_tokens", "self_attn.q", "self_attn.k", "mlp", "norm")
 
@@ -166,7 +166,11 @@ def _guess(model: nn.Module) -> ArchSpec:
             f"{type(model).__name__}; load the model with AutoModelForSequenceClassification"
         )
     prefix = getattr(model, "base_model_prefix", "")
-    if prefix and _has_module(model, f"{prefix}.pooler") and model.get_submodule(f"{prefix}.pooler"):
+    if (
+        prefix
+        and _has_module(model, f"{prefix}.pooler")
+        and model.get_submodule(f"{prefix}.pooler")
+    ):
         head = (f"{prefix}.pooler", *head)
     last = f"{head[-1]}.out_proj" if _has_module(model, f"{head[-1]}.out_proj") else head[-1]
     kind = "seq2seq" if getattr(config, "is_encoder_decoder", False) else "encoder"

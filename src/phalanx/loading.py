@@ -9,12 +9,18 @@ import torch
 
 from .archs import arch_spec
 
-__all__ = ["resolve_model", "load_base_classifier", "load_tokenizer", "resolve_dtype"]
+__all__ = ["load_base_classifier", "load_tokenizer", "resolve_dtype", "resolve_model"]
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def resolve_model(name_or_path: str) -> str:

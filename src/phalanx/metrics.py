@@ -6,7 +6,7 @@ import math
 
 import torch
 
-__all__ = ["Evaluation", "confusion_matrix", "classification_metrics"]
+__all__ = ["Evaluation", "classification_metrics", "confusion_matrix"]
 
 
 def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_labels: int) -> torch.Tensor:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Method", "register_method", "get_method", "method_names", "method_for_folder"]
+__all__ = ["Method", "get_method", "method_for_folder", "method_names", "register_method"]
 
 # packages that register methods when imported; imported lazily to keep `import phalanx` light
 _METHOD_PACKAGES = (

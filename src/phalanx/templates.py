@@ -6,7 +6,7 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["template_fields", "apply_template", "render_inputs"]
+__all__ = ["apply_template", "render_inputs", "template_fields"]
 
 
 def template_fields(template: str) -> list[str]:

@@ -38,8 +38,9 @@ def test_sparta_trains_saves_reloads_and_classifies_minilm(tmp_path, real_data):
     losses = []
     for step in range(6):
         rows = slice(step * 16 % len(y), step * 16 % len(y) + 16)
-        batch = tok(train.texts[rows], padding=True, truncation=True, max_length=64,
-                    return_tensors="pt")
+        batch = tok(
+            train.texts[rows], padding=True, truncation=True, max_length=64, return_tensors="pt"
+        )
         loss = sparta(**batch, labels=y[rows]).loss
         loss.backward()
         opt.step()

@@ -44,11 +44,10 @@ def _setup(base, method_name):
 
 
 def _head_names(wrapped, method_name):
-    from phalanx.archs import arch_spec
-
     from peft import PeftModel
 
     from phalanx import SpaRTAModel
+    from phalanx.archs import arch_spec
 
     if isinstance(wrapped, PeftModel):
         wrapped = wrapped.get_base_model()
@@ -73,7 +72,9 @@ def test_method_invariants(tiny_base, tmp_path, arch, method_name):
     head_trainable = [n for n in trainable if any(f".{h}." in f".{n}" for h in heads)]
     assert head_trainable, "the classification head must train"
 
-    head_before = {n: p.detach().clone() for n, p in wrapped.named_parameters() if n in head_trainable}
+    head_before = {
+        n: p.detach().clone() for n, p in wrapped.named_parameters() if n in head_trainable
+    }
     wrapped.train()
     opt = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(2):

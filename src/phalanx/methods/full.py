@@ -17,7 +17,7 @@ from ..loading import default_max_length, load_tokenizer, resolve_dtype
 from ..registry import Method, register_method
 from .base import MethodConfig
 
-__all__ = ["FullConfig", "FullClassifier"]
+__all__ = ["FullClassifier", "FullConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,18 @@ class FullClassifier(TextClassifier):
         path = Path(adapter)
         self.adapter = str(adapter)
         meta = json.loads((path / "phalanx.json").read_text())
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=resolve_dtype(dtype, device)
-        ).to(device).eval()
+        self.model = (
+            AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=resolve_dtype(dtype, device)
+            )
+            .to(device)
+            .eval()
+        )
         self.device = next(self.model.parameters()).device
         self.id2label = {str(i): label for i, label in enumerate(meta["labels"])}
         self.base_model_name = meta.get("base_model", str(path))
         self.tokenizer = load_tokenizer(self.base_model_name, self.model)
-        self.template = input_template if input_template is not None else meta.get(
-            "input_template"
-        )
+        self.template = input_template if input_template is not None else meta.get("input_template")
         self.max_length = int(
             max_length or meta.get("max_length") or default_max_length(self.tokenizer, self.model)
         )

@@ -66,7 +66,9 @@ def test_training_changes_only_chosen_positions_and_unmerge_restores_bits(tiny_b
         changed = (p != original[name]).reshape(-1).nonzero().squeeze(1)
         allowed = sparta.deltas[name].indices if name in sparta.deltas else torch.empty(0)
         assert set(changed.tolist()) <= set(allowed.tolist()), name
-    assert any(not torch.equal(sd.delta, torch.zeros_like(sd.delta)) for sd in sparta.deltas.values())
+    assert any(
+        not torch.equal(sd.delta, torch.zeros_like(sd.delta)) for sd in sparta.deltas.values()
+    )
     sparta.unmerge()
     for name, p in sparta.named_base_parameters():
         if name not in sparta.head_init:

@@ -73,9 +73,7 @@ class PeftClassifier(TextClassifier):
         self.device = next(model.parameters()).device
         base = model.get_base_model()
         self.tokenizer = load_tokenizer(self.base_model_name, base)
-        self.template = input_template if input_template is not None else meta.get(
-            "input_template"
-        )
+        self.template = input_template if input_template is not None else meta.get("input_template")
         self.max_length = int(
             max_length or meta.get("max_length") or default_max_length(self.tokenizer, base)
         )
@@ -89,7 +87,8 @@ class PeftClassifier(TextClassifier):
             return
         heads = meta.get("head_modules", [])
         actual = fingerprint(
-            (n, p) for n, p in model.named_parameters()
+            (n, p)
+            for n, p in model.named_parameters()
             if not any(n == h or n.startswith(h + ".") for h in heads)
         )
         why = fingerprint_mismatch(expected, actual)

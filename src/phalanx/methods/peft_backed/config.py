@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from ..base import MethodConfig
 
-__all__ = ["LoraMethodConfig", "IA3MethodConfig", "PTuningMethodConfig", "PromptTuningMethodConfig"]
+__all__ = ["IA3MethodConfig", "LoraMethodConfig", "PTuningMethodConfig", "PromptTuningMethodConfig"]
 
 
 def _positive(name: str, value: int | float) -> None:
@@ -50,8 +50,12 @@ class LoraMethodConfig(MethodConfig):
         from peft import LoraConfig
 
         return LoraConfig(
-            task_type="SEQ_CLS", r=self.r, lora_alpha=self.lora_alpha,
-            lora_dropout=self.lora_dropout, bias=self.bias, modules_to_save=head,
+            task_type="SEQ_CLS",
+            r=self.r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            bias=self.bias,
+            modules_to_save=head,
             target_modules=self.target_modules or list(spec.lora_targets),
         )
 
@@ -73,8 +77,10 @@ class IA3MethodConfig(MethodConfig):
 
         # None lets peft pick its per-architecture defaults (key, value, feed-forward output)
         return IA3Config(
-            task_type="SEQ_CLS", target_modules=self.target_modules,
-            feedforward_modules=self.feedforward_modules, modules_to_save=head,
+            task_type="SEQ_CLS",
+            target_modules=self.target_modules,
+            feedforward_modules=self.feedforward_modules,
+            modules_to_save=head,
         )
 
 
@@ -105,7 +111,8 @@ class PTuningMethodConfig(MethodConfig):
         from peft import PromptEncoderConfig
 
         return PromptEncoderConfig(
-            task_type="SEQ_CLS", num_virtual_tokens=self.num_virtual_tokens,
+            task_type="SEQ_CLS",
+            num_virtual_tokens=self.num_virtual_tokens,
             encoder_hidden_size=self.encoder_hidden_size,
             encoder_reparameterization_type=self.encoder_reparameterization_type,
             modules_to_save=head,
@@ -132,9 +139,14 @@ class PromptTuningMethodConfig(MethodConfig):
 
         extra = {}
         if self.init_text:
-            extra = dict(prompt_tuning_init="TEXT", prompt_tuning_init_text=self.init_text,
-                         tokenizer_name_or_path=tokenizer_name)
+            extra = dict(
+                prompt_tuning_init="TEXT",
+                prompt_tuning_init_text=self.init_text,
+                tokenizer_name_or_path=tokenizer_name,
+            )
         return PromptTuningConfig(
-            task_type="SEQ_CLS", num_virtual_tokens=self.num_virtual_tokens,
-            modules_to_save=head, **extra,
+            task_type="SEQ_CLS",
+            num_virtual_tokens=self.num_virtual_tokens,
+            modules_to_save=head,
+            **extra,
         )

@@ -14,7 +14,7 @@ from ...fingerprint import fingerprint
 from ...io import atomic_folder, write_json
 from ...loading import resolve_model
 
-__all__ = ["apply_peft", "save_peft_adapter", "is_peft_folder", "head_modules_to_save"]
+__all__ = ["apply_peft", "head_modules_to_save", "is_peft_folder", "save_peft_adapter"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def apply_peft(model: nn.Module, config: Any) -> nn.Module:
     head = head_modules_to_save(model)
     peft_config = config.peft_config(spec, list(head))  # peft extends the list in place
     base_fp = fingerprint(
-        (n, p) for n, p in model.named_parameters()
+        (n, p)
+        for n, p in model.named_parameters()
         if not any(n == h or n.startswith(h + ".") for h in head)
     )
     wrapped = get_peft_model(model, peft_config)

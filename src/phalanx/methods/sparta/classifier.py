@@ -75,7 +75,8 @@ class SpaRTAforSequenceClassification(TextClassifier):
             model = load_base_classifier(ad.base_model, ad.id2label, dtype=dtype, device=device)
         elif not hasattr(model, "config") or not hasattr(model, "base_model"):
             raise TypeError(
-                f"model must be a transformers *ForSequenceClassification, got {type(model).__name__}"
+                "model must be a transformers *ForSequenceClassification, "
+                f"got {type(model).__name__}"
             )
         self.model = model.eval()
         self.device = next(model.parameters()).device
@@ -91,8 +92,8 @@ class SpaRTAforSequenceClassification(TextClassifier):
         self._saved: dict[str, Any] = {}
         has_tok = all((Path(adapter) / f).is_file() for f in _TOKENIZER_FILES[:1])
         self.tokenizer = load_tokenizer(str(adapter) if has_tok else ad.base_model, model)
-        self.template = input_template if input_template is not None else ad.meta.get(
-            "input_template"
+        self.template = (
+            input_template if input_template is not None else ad.meta.get("input_template")
         )
         self.max_length = int(
             max_length or ad.meta.get("max_length") or default_max_length(self.tokenizer, model)
@@ -183,7 +184,9 @@ class SpaRTAforSequenceClassification(TextClassifier):
             value.view(-1).index_add_(0, flat, delta.float().to(current.device))
         return value
 
-    def _sparse_tensors(self, ad: SpaRTAAdapter) -> dict[str, tuple[nn.Parameter, torch.Tensor, torch.Tensor]]:
+    def _sparse_tensors(
+        self, ad: SpaRTAAdapter
+    ) -> dict[str, tuple[nn.Parameter, torch.Tensor, torch.Tensor]]:
         out = {}
         params = dict(self.model.named_parameters())
         missing = [n for n in params if n not in ad.indices and not self._is_head(n)]
@@ -252,7 +255,8 @@ class SpaRTAforSequenceClassification(TextClassifier):
         self.model.to(device)
         params = dict(self.model.named_parameters())
         self._sparse = {
-            n: (params[n], flat.to(device), d.to(device)) for n, (_, flat, d) in self._sparse.items()
+            n: (params[n], flat.to(device), d.to(device))
+            for n, (_, flat, d) in self._sparse.items()
         }
         self._heads = {h: m.to(device) for h, m in self._heads.items()}
         self.device = device

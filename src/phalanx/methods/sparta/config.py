@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from ..base import MethodConfig
 
-__all__ = ["SpaRTAConfig", "DEFAULT_DENSITY"]
+__all__ = ["DEFAULT_DENSITY", "SpaRTAConfig"]
 
 DEFAULT_DENSITY = 0.01
 

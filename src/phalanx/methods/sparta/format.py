@@ -24,7 +24,7 @@ import torch
 from ...io import atomic_folder, write_json
 from .model import SpaRTAModel
 
-__all__ = ["SpaRTAAdapter", "read_sparta_adapter", "save_sparta_adapter", "META_FILE"]
+__all__ = ["META_FILE", "SpaRTAAdapter", "read_sparta_adapter", "save_sparta_adapter"]
 
 log = logging.getLogger(__name__)
 

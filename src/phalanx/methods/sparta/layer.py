@@ -14,7 +14,7 @@ import zlib
 import torch
 import torch.nn as nn
 
-__all__ = ["SparseDelta", "sample_indices", "attach", "detach"]
+__all__ = ["SparseDelta", "attach", "detach", "sample_indices"]
 
 _CHUNK = 1 << 24  # rand() in chunks keeps selection on huge embeddings within memory
 
@@ -41,7 +41,7 @@ class _GatherGrad(torch.autograd.Function):
     """Identity on ``weight`` whose backward routes ``grad[idx] * scale`` to ``delta``."""
 
     @staticmethod
-    def forward(ctx, delta, weight, idx, scale):  # noqa: ARG004 - delta only carries the graph
+    def forward(ctx, delta, weight, idx, scale):
         ctx.save_for_backward(idx, scale)
         return weight.view_as(weight)
 
@@ -119,7 +119,10 @@ class SparseDelta(nn.Module):
         if not train_grad:
             return None
         return _GatherGrad.apply(
-            self.delta, self.weight.detach(), self.indices, self._no_scale if scale is None else scale
+            self.delta,
+            self.weight.detach(),
+            self.indices,
+            self._no_scale if scale is None else scale,
         )
 
 

@@ -110,7 +110,9 @@ class SpaRTAModel(nn.Module):
         numel = sum(getattr(m, p).numel() for _, m, p in eligible)
         prob = self._keep_prob(numel, sum(p.numel() for _, p in head_params)) if eligible else 0
         for full, module, pname in eligible:
-            idx = sample_indices(getattr(module, pname).numel(), prob, self.sparta_config.seed, full)
+            idx = sample_indices(
+                getattr(module, pname).numel(), prob, self.sparta_config.seed, full
+            )
             self.deltas[full] = attach(module, pname, idx, self.sparta_config.dropout)
         half = False
         for name, p in head_params:
