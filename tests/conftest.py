@@ -90,6 +90,8 @@ def tiny_config(arch: str, num_labels: int = 2):
             num_attention_heads=4,
             intermediate_size=64,
             max_position_embeddings=128,
+            hidden_dropout_prob=0.0,  # deterministic training steps in tests
+            attention_probs_dropout_prob=0.0,
             **common,
         )
     if arch == "llama":
