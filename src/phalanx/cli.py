@@ -12,6 +12,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .cli_args import CliError, add_dataclass_arguments, given, merge_config_file, options_dict
 
@@ -141,12 +142,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     model_path = resolve_model(config.model)
     if os.path.isdir(model_path) and not os.path.isfile(os.path.join(model_path, "config.json")):
         raise CliError(f"model folder {model_path!r} has no config.json")
+    options = {k: v for k, v in config.resolved()["method_options"].items() if v is not None}
+    out = Path(config.output)
+    busy = out.is_dir() and any(out.iterdir())
+    note = " (not empty: refused without --overwrite or --resume)" if busy else ""
+    if busy and (config.overwrite or config.resume):
+        note = " (not empty: " + ("resumed)" if config.resume else "results replaced)")
     lines = [
-        f"method: {config.method} {config.resolved()['method_options']}",
+        f"method: {config.method} {options}",
         f"model: {config.model} ({model_path})",
         f"learning rate: {config.resolved_lr():g}, epochs: {config.epochs:g}, "
         f"batch size: {config.batch_size}, max length: {config.max_length}",
-        f"output: {config.output}",
+        f"output: {config.output}{note}",
     ]
     if getattr(args, "data", True):
         from .training.run import _load_splits
