@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ class PeftClassifier(TextClassifier):
         self.id2label = {str(i): label for i, label in enumerate(labels)}
         if isinstance(model, TextClassifier):
             model = model.model
-        self.adapter_name = f"a{len(getattr(model, 'peft_config', {}) or {})}_{path.name}"
+        taken = len(getattr(model, "peft_config", {}) or {})
+        self.adapter_name = re.sub(r"\W", "_", f"a{taken}_{path.name}")  # peft needs plain names
         if isinstance(model, PeftModel):
             kinds = {c.peft_type.value for c in model.peft_config.values()}
             if kinds != {peft_cfg["peft_type"]}:

@@ -24,7 +24,6 @@ from .format import SpaRTAAdapter, read_sparta_adapter
 __all__ = ["SpaRTAforSequenceClassification"]
 
 log = logging.getLogger(__name__)
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -90,7 +89,8 @@ class SpaRTAforSequenceClassification(TextClassifier):
         self._heads = self._build_heads(ad)
         self._sparse = self._sparse_tensors(ad)
         self._saved: dict[str, Any] = {}
-        has_tok = all((Path(adapter) / f).is_file() for f in _TOKENIZER_FILES[:1])
+        # peft-sparta saves a tokenizer only when tokens were added; else the base's is used
+        has_tok = (Path(adapter) / "tokenizer_config.json").is_file()
         self.tokenizer = load_tokenizer(str(adapter) if has_tok else ad.base_model, model)
         self.template = (
             input_template if input_template is not None else ad.meta.get("input_template")
