@@ -53,6 +53,10 @@ def test_adapter_trained_by_peft_sparta_loads_in_phalanx(tiny_base, tmp_path):
     # peft-sparta runs in bf16 autocast; we run fp32
     torch.testing.assert_close(ours, theirs.float().cpu(), rtol=0, atol=3e-2)
     assert (ours - 0.5).abs().max() > 0.05  # the adapter is not a no-op
+    # peft-sparta folders carry no fingerprint: the base is checked by its id
+    other = AutoModelForSequenceClassification.from_pretrained(tiny_base("llama"))
+    with pytest.raises(ValueError, match="base model mismatch"):
+        SpaRTAforSequenceClassification(adapter, model=other)
 
 
 def test_decoder_adapter_saved_by_phalanx_loads_in_peft_sparta(tiny_base, tmp_path):
