@@ -67,6 +67,18 @@ def make_tokenizer(path: Path, vocab_size: int, kind: str):
             sep_token="[SEP]",
             model_max_length=128,
         )
+    elif kind == "seq2seq":  # T5-like: pad 0, EOS appended
+        tok.post_processor = processors.TemplateProcessing(
+            single="$A <eos>", pair="$A <eos> $B <eos>", special_tokens=[("<eos>", 4)]
+        )
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            unk_token="[UNK]",
+            pad_token="[PAD]",
+            eos_token="<eos>",
+            model_max_length=128,
+            model_input_names=["input_ids", "attention_mask"],
+        )
     else:  # decoders: no pad token of their own, as most LMs
         fast = PreTrainedTokenizerFast(
             tokenizer_object=tok,
@@ -80,7 +92,7 @@ def make_tokenizer(path: Path, vocab_size: int, kind: str):
 
 
 def tiny_config(arch: str, num_labels: int = 2):
-    from transformers import BertConfig, GemmaConfig, LlamaConfig
+    from transformers import BertConfig, GemmaConfig, LlamaConfig, T5Config
 
     common = dict(num_labels=num_labels, vocab_size=128)
     if arch == "bert":
@@ -122,10 +134,24 @@ def tiny_config(arch: str, num_labels: int = 2):
             max_position_embeddings=128,
             **common,
         )
+    if arch == "t5":
+        return T5Config(
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            pad_token_id=0,
+            eos_token_id=4,
+            decoder_start_token_id=0,
+            dropout_rate=0.0,
+            **common,
+        )
     raise ValueError(arch)
 
 
 ARCHES = ["bert", "llama", "gemma"]
+TOKENIZER_KIND = {"bert": "encoder", "t5": "seq2seq", "llama": "decoder", "gemma": "decoder"}
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +167,27 @@ def tiny_base(tmp_path_factory):
             torch.manual_seed(0)
             model = AutoModelForSequenceClassification.from_config(tiny_config(arch))
             model.save_pretrained(path)
-            make_tokenizer(path, 128, "encoder" if arch == "bert" else "decoder")
+            make_tokenizer(path, 128, TOKENIZER_KIND[arch])
+            cache[arch] = path
+        return cache[arch]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    """``tiny_lm(arch)`` -> folder holding a random causal / seq2seq LM + tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    cache: dict[str, Path] = {}
+
+    def make(arch: str) -> Path:
+        if arch not in cache:
+            path = tmp_path_factory.mktemp(f"tiny-lm-{arch}")
+            torch.manual_seed(0)
+            cls = AutoModelForSeq2SeqLM if arch == "t5" else AutoModelForCausalLM
+            cls.from_config(tiny_config(arch)).save_pretrained(path)
+            make_tokenizer(path, 128, TOKENIZER_KIND[arch])
             cache[arch] = path
         return cache[arch]
 

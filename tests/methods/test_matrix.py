@@ -56,10 +56,14 @@ def _head_names(wrapped, method_name):
     return arch_spec(wrapped).head
 
 
-@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("arch", [*ARCHES, "t5"])
 @pytest.mark.parametrize("method_name", list(OPTIONS))
 def test_method_invariants(tiny_base, tmp_path, arch, method_name):
     base = tiny_base(arch)
+    if arch == "t5" and method_name in ("ptuning", "prompt_tuning"):
+        with pytest.raises(ValueError, match="needs input embeddings"):
+            _setup(base, method_name)
+        return
     method, wrapped, batch = _setup(base, method_name)
     heads = _head_names(wrapped, method_name)
     trainable = [n for n, p in wrapped.named_parameters() if p.requires_grad]

@@ -46,16 +46,16 @@ class LoraMethodConfig(MethodConfig):
         if self.bias not in ("none", "all", "lora_only"):
             raise ValueError(f"bias must be none, all or lora_only, got {self.bias!r}")
 
-    def peft_config(self, spec, head: list[str]) -> Any:
+    def peft_config(self, spec, head: list[str], task_type: str = "SEQ_CLS") -> Any:
         from peft import LoraConfig
 
         return LoraConfig(
-            task_type="SEQ_CLS",
+            task_type=task_type,
             r=self.r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
             bias=self.bias,
-            modules_to_save=head,
+            modules_to_save=head or None,
             target_modules=self.target_modules or list(spec.lora_targets),
         )
 
@@ -72,15 +72,15 @@ class IA3MethodConfig(MethodConfig):
     method_name: ClassVar[str] = "ia3"
     default_lr: ClassVar[float] = 5e-3
 
-    def peft_config(self, spec, head: list[str]) -> Any:
+    def peft_config(self, spec, head: list[str], task_type: str = "SEQ_CLS") -> Any:
         from peft import IA3Config
 
         # None lets peft pick its per-architecture defaults (key, value, feed-forward output)
         return IA3Config(
-            task_type="SEQ_CLS",
+            task_type=task_type,
             target_modules=self.target_modules,
             feedforward_modules=self.feedforward_modules,
-            modules_to_save=head,
+            modules_to_save=head or None,
         )
 
 
@@ -107,15 +107,15 @@ class PTuningMethodConfig(MethodConfig):
                 f"{self.encoder_reparameterization_type!r}"
             )
 
-    def peft_config(self, spec, head: list[str]) -> Any:
+    def peft_config(self, spec, head: list[str], task_type: str = "SEQ_CLS") -> Any:
         from peft import PromptEncoderConfig
 
         return PromptEncoderConfig(
-            task_type="SEQ_CLS",
+            task_type=task_type,
             num_virtual_tokens=self.num_virtual_tokens,
             encoder_hidden_size=self.encoder_hidden_size,
             encoder_reparameterization_type=self.encoder_reparameterization_type,
-            modules_to_save=head,
+            modules_to_save=head or None,
         )
 
 
@@ -134,7 +134,9 @@ class PromptTuningMethodConfig(MethodConfig):
     def __post_init__(self) -> None:
         _positive("num_virtual_tokens", self.num_virtual_tokens)
 
-    def peft_config(self, spec, head: list[str], tokenizer_name: str | None = None) -> Any:
+    def peft_config(
+        self, spec, head: list[str], task_type: str = "SEQ_CLS", tokenizer_name: str | None = None
+    ) -> Any:
         from peft import PromptTuningConfig
 
         extra = {}
@@ -145,8 +147,8 @@ class PromptTuningMethodConfig(MethodConfig):
                 tokenizer_name_or_path=tokenizer_name,
             )
         return PromptTuningConfig(
-            task_type="SEQ_CLS",
+            task_type=task_type,
             num_virtual_tokens=self.num_virtual_tokens,
-            modules_to_save=head,
+            modules_to_save=head or None,
             **extra,
         )

@@ -29,6 +29,16 @@ def apply_peft(model: nn.Module, config: Any) -> nn.Module:
     from peft import get_peft_model
 
     spec = arch_spec(model)
+    prompt = config.method_name in ("ptuning", "prompt_tuning")
+    if (
+        prompt
+        and spec.kind == "seq2seq"
+        and type(model).__name__.endswith("ForSequenceClassification")
+    ):
+        raise ValueError(
+            f"{config.method_name} needs input embeddings, which {type(model).__name__} does not "
+            "accept; use lora, ia3, sparta, head or full for it"
+        )
     head = head_modules_to_save(model)
     peft_config = config.peft_config(spec, list(head))  # peft extends the list in place
     base_fp = fingerprint(
