@@ -158,6 +158,13 @@ def load_classifier(path: str | Path, **kwargs: Any) -> TextClassifier:
     >>> clf.decide_class(["a charming journey"])  # doctest: +SKIP
     ['positive']
     """
+    import json
+
     from .registry import method_for_folder
 
+    meta = Path(path) / "phalanx.json"
+    if meta.is_file() and json.loads(meta.read_text()).get("task") == "generative":
+        from .generative_classifier import GenerativeClassifier
+
+        return GenerativeClassifier(path, **kwargs)
     return method_for_folder(Path(path)).load_classifier(path, **kwargs)

@@ -40,7 +40,11 @@ def apply_peft(model: nn.Module, config: Any) -> nn.Module:
             "accept; use lora, ia3, sparta, head or full for it"
         )
     head = head_modules_to_save(model)
-    peft_config = config.peft_config(spec, list(head))  # peft extends the list in place
+    task = "SEQ_CLS"
+    if not type(model).__name__.endswith("ForSequenceClassification"):  # generative: an LM
+        task = "SEQ_2_SEQ_LM" if model.config.is_encoder_decoder else "CAUSAL_LM"
+    # peft extends the list in place
+    peft_config = config.peft_config(spec, list(head), task_type=task)
     base_fp = fingerprint(
         (n, p)
         for n, p in model.named_parameters()

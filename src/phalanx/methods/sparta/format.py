@@ -124,14 +124,17 @@ def read_sparta_adapter(path: str | Path) -> SpaRTAAdapter:
         bad = [k for k in raw if not k.startswith(("indices.", "deltas."))]
         if bad:
             raise ValueError(f"{path}: unexpected key {bad[0]!r} in {DELTAS_FILE}")
-    head = _load_tensors(_require(path, HEAD_FILE, "head_init.pt"))
-    head_init = head if isinstance(head, dict) else {"head": head}
+    meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).is_file() else {}
+    if meta.get("task") == "generative":  # an LM's deltas: no classification head
+        head_init = {}
+    else:
+        head = _load_tensors(_require(path, HEAD_FILE, "head_init.pt"))
+        head_init = head if isinstance(head, dict) else {"head": head}
     new_emb = None
     for name in ("new_embeddings_init.safetensors", "new_embeddings_init.pt"):
         if (path / name).is_file():
             t = _load_tensors(path / name)
             new_emb = t["new_embeddings"] if isinstance(t, dict) else t
-    meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).is_file() else {}
     if meta.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
         raise ValueError(
             f"{path} was written by a newer phalanx (format {meta['format_version']}); upgrade"
@@ -191,7 +194,8 @@ def save_sparta_adapter(
     }
     with atomic_folder(path, overwrite=overwrite) as tmp:
         safetensors.torch.save_file(tensors, str(tmp / DELTAS_FILE))
-        safetensors.torch.save_file(head, str(tmp / HEAD_FILE))
+        if head:
+            safetensors.torch.save_file(head, str(tmp / HEAD_FILE))
         write_json(tmp / CONFIG_FILE, config_dict(sparta, base_model, id2label))
         write_json(tmp / META_FILE, full_meta)
     log.info("SpaRTA adapter saved to %s", path)
