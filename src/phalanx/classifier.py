@@ -36,6 +36,8 @@ class TextClassifier:
     max_length: int
     device: torch.device
     batch_size: int = 32
+    max_batch_tokens: int | None = None
+    """Cap on padded tokens per batch (None: 2048 on CPU, unlimited on GPU)."""
 
     def _activate(self) -> None:
         """Make this classifier's weights the live ones (adapters sharing a base)."""
@@ -86,11 +88,28 @@ class TextClassifier:
         enc = [s if s else [fallback] for s in enc]  # an empty text still gets one token
         order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
         out = torch.empty((len(enc), self.num_labels))
-        for start in range(0, len(order), bs):
-            rows = order[start : start + bs]
+        for rows in self._batches(order, [len(s) for s in enc], bs):
             batch = self._pad([enc[i] for i in rows])
             out[rows] = self.model(**batch).logits.float().cpu()
         return out
+
+    def _batches(self, order: list[int], lengths: list[int], bs: int):
+        """Length-sorted batches of at most ``bs`` rows and (on CPU) ``max_batch_tokens``.
+
+        On CPU a batch larger than the caches runs slower per sentence, so a token budget
+        splits big batches of long sentences; on GPUs ``batch_size`` alone decides.
+        """
+        budget = self.max_batch_tokens
+        if budget is None and torch.device(self.device).type == "cpu":
+            budget = 2048
+        rows: list[int] = []
+        for i in order:
+            if rows and (len(rows) == bs or (budget and (len(rows) + 1) * lengths[i] > budget)):
+                yield rows
+                rows = []
+            rows.append(i)
+        if rows:
+            yield rows
 
     def classify(self, texts: Any, batch_size: int | None = None) -> torch.Tensor:
         """Class probabilities [N, C]; column i is ``id2label[str(i)]``.
