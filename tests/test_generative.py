@@ -91,3 +91,43 @@ def test_bad_verbalizers_and_methods_are_refused(tiny_lm):
         LabelScorer(lm, tok, ["good", "good"])
     with pytest.raises(ValueError, match="no classification head"):
         apply_generative(lm, tok, "head", None, VERBALIZERS)
+
+
+@pytest.mark.parametrize(("arch", "method"), [("t5", "lora"), ("llama", "sparta")])
+def test_trainer_runs_generative_classification(tiny_lm, tmp_path, arch, method):
+    import csv
+
+    from phalanx.training import TrainConfig, train
+
+    data = tmp_path / "toy.csv"
+    with data.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for _ in range(6):
+            for s, y in zip(SENTENCES, LABELS, strict=True):
+                w.writerow([s, "positive" if y else "negative"])
+    result = train(
+        TrainConfig(
+            task="generative",
+            verbalizers=VERBALIZERS,
+            method=method,
+            model=str(tiny_lm(arch)),
+            dataset=str(data),
+            epochs=1,
+            batch_size=8,
+            output=str(tmp_path / "run"),
+            progress=False,
+            method_options={"r": 4} if method == "lora" else {"density": 0.1},
+        )
+    )
+    clf = load_classifier(result.adapter_path)
+    assert clf.meta["task"] == "generative" and clf.meta["verbalizers"] == VERBALIZERS
+    assert set(clf.decide_class(SENTENCES)) <= {"negative", "positive"}
+    assert clf.evaluate(SENTENCES, LABELS)["n"] == len(SENTENCES)
+
+
+def test_verbalizers_need_the_generative_task():
+    from phalanx.training import TrainConfig
+
+    with pytest.raises(ValueError, match="only apply to task=generative"):
+        TrainConfig(verbalizers=["bad", "good"])

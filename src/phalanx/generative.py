@@ -76,6 +76,17 @@ class LabelScorer(nn.Module):
         self.pad_id = tokenizer.pad_token_id
         self.config = base.config  # the HF Trainer and the classifier read it
 
+    def print_trainable_parameters(self) -> str:
+        """peft's line for the wrapped LM's adapter."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for n, p in self.named_parameters() if ".sparta_" not in n)
+        line = (
+            f"trainable params: {trainable:,d} || all params: {total:,d} "
+            f"|| trainable%: {100 * trainable / total:.5f}%"
+        )
+        print(line)
+        return line
+
     @property
     def num_labels(self) -> int:
         return len(self.verbalizers)

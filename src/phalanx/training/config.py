@@ -42,6 +42,7 @@ _FALLBACK_LR = 1e-3
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 BEST_METRICS = ("accuracy", "macro_f1", "loss")
+TASKS = ("classification", "generative")
 
 
 @dataclass
@@ -71,6 +72,11 @@ class TrainConfig:
     """Share of train carved out for test when the data has no test split."""
     limit: int | None = None
     """Use at most this many examples per split (a stratified subset; quick runs)."""
+    task: str = "classification"
+    """classification (a new linear head) or generative (an LM scores each label's words;
+    seq2seq and decoder LMs)."""
+    verbalizers: list[str] | None = None
+    """generative: the word(s) standing for each label, in id order (default: label names)."""
     input_template: str | None = None
     """Format applied to each text before tokenizing, e.g. 'Review: {sentence}'."""
     max_length: int = 64
@@ -133,6 +139,12 @@ class TrainConfig:
                 f"got {self.method_options!r}"
             )
         self.method_config()  # the method's own validation, with its own messages
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.verbalizers is not None and self.task != "generative":
+            raise ValueError("verbalizers only apply to task=generative; drop them or set it")
+        if isinstance(self.verbalizers, str):
+            self.verbalizers = [v.strip() for v in self.verbalizers.split(",")]
         if isinstance(self.report_to, str):
             self.report_to = [s.strip() for s in self.report_to.split(",") if s.strip()]
         _positive(self, "max_length", "batch_size", "eval_batch_size", "grad_accum")

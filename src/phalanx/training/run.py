@@ -102,10 +102,13 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     splits = _load_splits(config)
     id2label = dict(enumerate(splits.label_names))
     dtype = _model_dtype(config, args)
-    base = load_base_classifier(config.model, id2label, dtype=dtype, device="cpu")
-    tokenizer = load_tokenizer(config.model, base, max_length=config.max_length)
     method = get_method(config.method)
-    model = method.apply(base, config.method_config())
+    if config.task == "generative":
+        model, tokenizer = _generative_model(config, splits.label_names, dtype)
+    else:
+        base = load_base_classifier(config.model, id2label, dtype=dtype, device="cpu")
+        tokenizer = load_tokenizer(config.model, base, max_length=config.max_length)
+        model = method.apply(base, config.method_config())
     line = _trainable_line(model)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if main:
@@ -185,9 +188,21 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
             "training": config.resolved(),
             "trainable_line": line,
         }
-        method.save(
-            model, adapter, base_model=_base_model_id(config.model), meta=meta, overwrite=True
-        )
+        base_id = _base_model_id(config.model)
+        if config.task == "generative":
+            from ..generative import save_generative
+
+            meta["labels"] = list(splits.label_names)
+            save_generative(
+                model,
+                adapter,
+                base_model=base_id,
+                method=config.method,
+                meta=meta,
+                overwrite=True,
+            )
+        else:
+            method.save(model, adapter, base_model=base_id, meta=meta, overwrite=True)
         config.to_yaml(output / "train_config.yaml")
         write_json(output / "metrics.json", {**metrics, "history": state.log_history})
         log.info("adapter saved to %s", adapter)
@@ -299,6 +314,22 @@ def _load_splits(config: TrainConfig) -> DataSplits:
         splits.label_names,
     )
     return splits
+
+
+def _generative_model(config: TrainConfig, label_names: list[str], dtype: Any):
+    """An LM wrapped by the method, then by a LabelScorer over the verbalizers."""
+    from ..generative import apply_generative, load_lm
+
+    verbalizers = config.verbalizers or list(label_names)
+    if len(verbalizers) != len(label_names):
+        raise ValueError(
+            f"{len(verbalizers)} verbalizers {verbalizers} for {len(label_names)} labels "
+            f"{label_names}; give one per label, in id order"
+        )
+    lm = load_lm(config.model, dtype=dtype, device="cpu")
+    tokenizer = load_tokenizer(config.model, lm, max_length=config.max_length)
+    model = apply_generative(lm, tokenizer, config.method, config.method_config(), verbalizers)
+    return model, tokenizer
 
 
 def _trainable_line(model: Any) -> str:
