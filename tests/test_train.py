@@ -77,7 +77,7 @@ def test_config_defaults_and_method_lr():
     assert (cfg.method, cfg.model, cfg.dataset, cfg.epochs, cfg.max_length) == (
         "sparta", "minilm-l6", "rotten_tomatoes", 3, 64,
     )  # fmt: skip
-    assert cfg.resolved_lr() == 2e-3 and cfg.batch_size == 32 and cfg.warmup_ratio == 0.06
+    assert cfg.resolved_lr() == 3e-3 and cfg.batch_size == 32 and cfg.warmup_ratio == 0.06
     assert cfg.output == "runs/sparta-minilm-l6-rotten_tomatoes"
     assert cfg.method_config().density == 0.01 and cfg.method_config().seed == 42
     assert TrainConfig(seed=7).method_config().seed == 7  # the method's seed follows the run's

@@ -3,7 +3,7 @@
 Example:
     >>> cfg = TrainConfig(dataset="rotten_tomatoes", epochs=1, output="runs/demo")
     >>> cfg.resolved_lr()
-    0.002
+    0.003
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = ["DEFAULT_LRS", "TrainConfig", "field_docs", "load_yaml"]
 #: learning rates that worked on MiniLM / rotten_tomatoes (shared/anchors.md); a method may
 #: also declare ``default_lr`` on its registry entry or its config class, which wins.
 DEFAULT_LRS = {
-    "sparta": 2e-3,
+    "sparta": 3e-3,
     "lora": 1e-3,
     "shira": 2e-3,
     "ia3": 5e-3,
@@ -90,7 +90,7 @@ class TrainConfig:
     eval_batch_size: int = 64
     """Evaluation batch size per device."""
     lr: float | None = None
-    """Peak learning rate (default: the method's, e.g. 2e-3 for sparta)."""
+    """Peak learning rate (default: the method's, e.g. 3e-3 for sparta)."""
     warmup_ratio: float = 0.06
     """Share of the steps spent warming the learning rate up linearly (then linear decay)."""
     weight_decay: float = 0.0
