@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .loading import default_max_length
 from .metrics import Evaluation, classification_metrics, confusion_matrix
 from .templates import render_inputs
 
@@ -36,11 +37,33 @@ class TextClassifier:
     max_length: int
     device: torch.device
     batch_size: int = 32
+    adapter: str = ""
+    base_model_name: str = ""
     max_batch_tokens: int | None = None
     """Cap on padded tokens per batch (None: 2048 on CPU, unlimited on GPU)."""
 
     def _activate(self) -> None:
         """Make this classifier's weights the live ones (adapters sharing a base)."""
+
+    def _settings(self, meta: dict, template: str | None, max_length: int | None, model) -> None:
+        """Template and max length: the caller's, else the adapter's, else the model's."""
+        self.meta = meta
+        self.template = template if template is not None else meta.get("input_template")
+        self.max_length = int(
+            max_length or meta.get("max_length") or default_max_length(self.tokenizer, model)
+        )
+
+    repr_tag = "SpaRTA"
+
+    def __repr__(self) -> str:
+        """peft-sparta's printed form (``repr_tag`` names the method)."""
+        id2label = ", ".join(f"{i}: '{label}'" for i, label in self.id2label.items())
+        return (
+            f"({self.repr_tag})ModelForSeqClassification(\n"
+            f"\tadapter = '{self.adapter}'\n"
+            f"\tmodel = '{self.base_model_name}'\n"
+            f"\tid2label = {{{id2label}}}\n)"
+        )
 
     @property
     def num_labels(self) -> int:

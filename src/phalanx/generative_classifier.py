@@ -10,7 +10,7 @@ import torch
 
 from .classifier import TextClassifier
 from .generative import LabelScorer, load_lm
-from .loading import default_max_length, load_tokenizer
+from .loading import load_tokenizer
 from .templates import render_inputs
 
 __all__ = ["GenerativeClassifier"]
@@ -62,20 +62,9 @@ class GenerativeClassifier(TextClassifier):
         self.model = LabelScorer(lm, self.tokenizer, meta["verbalizers"]).eval()
         self.device = next(lm.parameters()).device
         self.id2label = {str(i): label for i, label in enumerate(meta["labels"])}
-        self.template = input_template if input_template is not None else meta.get("input_template")
-        self.max_length = int(
-            max_length or meta.get("max_length") or default_max_length(self.tokenizer, _unwrap(lm))
-        )
+        self._settings(meta, input_template, max_length, _unwrap(lm))
+        self.repr_tag = f"Generative {method}"
         self.batch_size = batch_size
-        self.meta = meta
-
-    def __repr__(self) -> str:
-        id2label = ", ".join(f"{i}: '{label}'" for i, label in self.id2label.items())
-        return (
-            f"(Generative {self.meta['method']})ModelForSeqClassification(\n"
-            f"\tadapter = '{self.adapter}'\n\tmodel = '{self.base_model_name}'\n"
-            f"\tid2label = {{{id2label}}}\n)"
-        )
 
     @torch.inference_mode()
     def generate(self, texts: Any, max_new_tokens: int | None = None) -> list[str]:

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ..classifier import TextClassifier
 from ..io import atomic_folder, write_json
-from ..loading import default_max_length, load_tokenizer, resolve_dtype
+from ..loading import load_tokenizer, resolve_dtype
 from ..registry import Method, register_method
 from .base import MethodConfig
 
@@ -72,6 +72,8 @@ def save_full(
 class FullClassifier(TextClassifier):
     """The classification API over a fully fine-tuned model folder."""
 
+    repr_tag = "full"
+
     def __init__(
         self,
         adapter: str | Path,
@@ -100,12 +102,8 @@ class FullClassifier(TextClassifier):
         self.id2label = {str(i): label for i, label in enumerate(meta["labels"])}
         self.base_model_name = meta.get("base_model", str(path))
         self.tokenizer = load_tokenizer(self.base_model_name, self.model)
-        self.template = input_template if input_template is not None else meta.get("input_template")
-        self.max_length = int(
-            max_length or meta.get("max_length") or default_max_length(self.tokenizer, self.model)
-        )
+        self._settings(meta, input_template, max_length, self.model)
         self.batch_size = batch_size
-        self.meta = meta
 
 
 register_method(

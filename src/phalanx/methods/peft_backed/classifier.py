@@ -11,7 +11,7 @@ import torch
 
 from ...classifier import TextClassifier
 from ...fingerprint import fingerprint, fingerprint_mismatch
-from ...loading import default_max_length, load_base_classifier, load_tokenizer
+from ...loading import load_base_classifier, load_tokenizer
 
 __all__ = ["PeftClassifier"]
 
@@ -75,13 +75,10 @@ class PeftClassifier(TextClassifier):
         self.device = next(model.parameters()).device
         base = model.get_base_model()
         self.tokenizer = load_tokenizer(self.base_model_name, base)
-        self.template = input_template if input_template is not None else meta.get("input_template")
-        self.max_length = int(
-            max_length or meta.get("max_length") or default_max_length(self.tokenizer, base)
-        )
+        self._settings(meta, input_template, max_length, base)
         self.batch_size = batch_size
-        self.meta = meta
         self.method = meta.get("method", peft_cfg.get("peft_type", "peft").lower())
+        self.repr_tag = self.method
 
     def _check_base(self, model, meta: dict) -> None:
         expected = meta.get("base_fingerprint")
@@ -99,15 +96,6 @@ class PeftClassifier(TextClassifier):
                 f"base model mismatch for adapter {self.adapter}: it was trained on "
                 f"{self.base_model_name!r}, but the given model differs ({why})"
             )
-
-    def __repr__(self) -> str:
-        id2label = ", ".join(f"{i}: '{label}'" for i, label in self.id2label.items())
-        return (
-            f"({self.method})ModelForSeqClassification(\n"
-            f"\tadapter = '{self.adapter}'\n"
-            f"\tmodel = '{self.base_model_name}'\n"
-            f"\tid2label = {{{id2label}}}\n)"
-        )
 
     def _activate(self) -> None:
         if self.model.active_adapter != self.adapter_name:

@@ -18,7 +18,7 @@ import torch.nn as nn
 from ...archs import arch_spec
 from ...classifier import TextClassifier
 from ...fingerprint import fingerprint, fingerprint_mismatch
-from ...loading import default_max_length, load_base_classifier, load_tokenizer, resolve_model
+from ...loading import load_base_classifier, load_tokenizer, resolve_model
 from .format import SpaRTAAdapter, read_sparta_adapter
 
 __all__ = ["SpaRTAforSequenceClassification"]
@@ -92,24 +92,9 @@ class SpaRTAforSequenceClassification(TextClassifier):
         # peft-sparta saves a tokenizer only when tokens were added; else the base's is used
         has_tok = (Path(adapter) / "tokenizer_config.json").is_file()
         self.tokenizer = load_tokenizer(str(adapter) if has_tok else ad.base_model, model)
-        self.template = (
-            input_template if input_template is not None else ad.meta.get("input_template")
-        )
-        self.max_length = int(
-            max_length or ad.meta.get("max_length") or default_max_length(self.tokenizer, model)
-        )
+        self._settings(ad.meta, input_template, max_length, model)
         self.batch_size = batch_size
-        self.meta = ad.meta
         self._activate()
-
-    def __repr__(self) -> str:
-        id2label = ", ".join(f"{i}: '{label}'" for i, label in self.id2label.items())
-        return (
-            "(SpaRTA)ModelForSeqClassification(\n"
-            f"\tadapter = '{self.adapter}'\n"
-            f"\tmodel = '{self.base_model_name}'\n"
-            f"\tid2label = {{{id2label}}}\n)"
-        )
 
     # -- construction -------------------------------------------------------------------
     def _release_base(self) -> None:
