@@ -181,3 +181,20 @@ def test_sparsity_too_high_or_low_is_explained(tiny_base):
     model, _ = _load(tiny_base("llama"))
     with pytest.raises(ValueError, match="matched nothing"):
         get_sparta_model(model, SpaRTAConfig(target_modules=["nope"]))
+
+
+def test_fused_adamw_updates_reach_the_weights(tiny_base):
+    """Fused optimizer kernels do not bump version counters; the merge must still follow."""
+    model, batch = _load(tiny_base("llama"))
+    sparta = get_sparta_model(model, SpaRTAConfig(density=0.2)).train()
+    opt = torch.optim.AdamW(
+        [p for p in sparta.parameters() if p.requires_grad], lr=1e-2, fused=True
+    )
+    sparta(**batch, labels=torch.tensor(LABELS)).loss.backward()
+    opt.step()
+    sparta.eval()
+    with torch.no_grad():
+        sparta(**batch)
+    for sd in sparta.deltas.values():
+        live = sd.weight.detach().reshape(-1)[sd.indices].float() - sd.original.float()
+        torch.testing.assert_close(live, sd.delta.detach(), rtol=0, atol=1e-6)

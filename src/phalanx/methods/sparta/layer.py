@@ -72,9 +72,12 @@ class SparseDelta(nn.Module):
         self.param_name = param_name
         self.dropout = dropout
         self.enabled = True
+        self._unmerged = True  # the weight holds the original values
         # plain attribute, not a submodule: the owner must not become our child
         self.__dict__["_owner"] = owner
-        self._merged_version: int | None = None  # delta._version when last merged
+        # the deltas as last merged: comparing values (not delta._version) also catches
+        # optimizers whose fused kernels update parameters without bumping their version
+        self._merged: torch.Tensor | None = None
 
     @property
     def weight(self) -> nn.Parameter:
@@ -92,21 +95,23 @@ class SparseDelta(nn.Module):
         """Write ``W0[idx] + delta`` (times a dropout scale) into the weight."""
         d = self.delta.detach()
         self._write(self.original.float() + (d * scale if scale is not None else d))
-        self._merged_version = None if scale is not None else self.delta._version
+        self._merged = None if scale is not None else d.clone()
+        self._unmerged = False
 
     @torch.no_grad()
     def unmerge(self) -> None:
         """Restore the original bits of the chosen positions."""
         self._write(self.original)
-        self._merged_version = -1
+        self._merged = None
+        self._unmerged = True
 
     def is_merged(self) -> bool:
-        return self._merged_version == self.delta._version
+        return self._merged is not None and torch.equal(self._merged, self.delta.detach())
 
     def weight_for_forward(self) -> torch.Tensor | None:
         """Prepare the weight for a forward pass; return a differentiable alias if training."""
         if not self.enabled:
-            if self._merged_version != -1:
+            if not self._unmerged:
                 self.unmerge()
             return None
         train_grad = self.training and torch.is_grad_enabled() and self.delta.requires_grad
