@@ -33,7 +33,7 @@ class SpaRTAModel(nn.Module):
     Example:
         >>> sparta = get_sparta_model(model, SpaRTAConfig(density=0.01))  # doctest: +SKIP
         >>> sparta.print_trainable_parameters()  # doctest: +SKIP
-        trainable params: 106,948 || all params: 22,713,986 || trainable%: 0.47084%
+        trainable params: 255,217 || all params: 22,713,986 || trainable%: 1.12361%
     """
 
     def __init__(self, model: nn.Module, config: SpaRTAConfig, head_only: bool = False):
