@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import torch
 
-__all__ = ["fingerprint", "fingerprint_mismatch"]
+__all__ = ["base_fingerprint", "fingerprint", "fingerprint_mismatch"]
 
 _SAMPLE = 256
 
@@ -27,6 +27,15 @@ def fingerprint(named_params: Iterable[tuple[str, torch.Tensor]]) -> dict:
         step = max(1, flat.numel() // _SAMPLE)
         stats.append(round(float(flat[::step][:_SAMPLE].double().abs().mean()), 8))
     return {"layout": layout.hexdigest()[:16], "stats": stats}
+
+
+def base_fingerprint(model: torch.nn.Module, heads) -> dict:
+    """The fingerprint of every parameter outside the head modules ``heads``."""
+    return fingerprint(
+        (n, p)
+        for n, p in model.named_parameters()
+        if not any(n == h or n.startswith(h + ".") for h in heads)
+    )
 
 
 def fingerprint_mismatch(expected: dict, actual: dict, rtol: float = 2e-2) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ...classifier import TextClassifier
-from ...fingerprint import fingerprint, fingerprint_mismatch
+from ...fingerprint import base_fingerprint, fingerprint_mismatch
 from ...loading import load_base_classifier, load_tokenizer
 
 __all__ = ["PeftClassifier"]
@@ -85,11 +85,7 @@ class PeftClassifier(TextClassifier):
         if not expected:
             return
         heads = meta.get("head_modules", [])
-        actual = fingerprint(
-            (n, p)
-            for n, p in model.named_parameters()
-            if not any(n == h or n.startswith(h + ".") for h in heads)
-        )
+        actual = base_fingerprint(model, heads)
         why = fingerprint_mismatch(expected, actual)
         if why:
             raise ValueError(

@@ -10,7 +10,7 @@ from typing import Any
 import torch.nn as nn
 
 from ...archs import arch_spec
-from ...fingerprint import fingerprint
+from ...fingerprint import base_fingerprint
 from ...io import atomic_folder, write_json
 from ...loading import resolve_model
 
@@ -45,11 +45,7 @@ def apply_peft(model: nn.Module, config: Any) -> nn.Module:
         task = "SEQ_2_SEQ_LM" if model.config.is_encoder_decoder else "CAUSAL_LM"
     # peft extends the list in place
     peft_config = config.peft_config(spec, list(head), task_type=task)
-    base_fp = fingerprint(
-        (n, p)
-        for n, p in model.named_parameters()
-        if not any(n == h or n.startswith(h + ".") for h in head)
-    )
+    base_fp = base_fingerprint(model, head)
     wrapped = get_peft_model(model, peft_config)
     wrapped.phalanx_method = config.method_name
     wrapped.phalanx_config = config

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from ...archs import arch_spec
 from ...classifier import TextClassifier
-from ...fingerprint import fingerprint, fingerprint_mismatch
+from ...fingerprint import base_fingerprint, fingerprint_mismatch
 from ...loading import load_base_classifier, load_tokenizer, resolve_model
 from .format import SpaRTAAdapter, read_sparta_adapter
 
@@ -107,11 +107,7 @@ class SpaRTAforSequenceClassification(TextClassifier):
         spec = arch_spec(self.model)
         heads = tuple(ad.meta.get("head_modules", spec.head))
         if expected:
-            actual = fingerprint(
-                (n, p)
-                for n, p in self.model.named_parameters()
-                if not any(n == h or n.startswith(h + ".") for h in heads)
-            )
+            actual = base_fingerprint(self.model, heads)
             why = fingerprint_mismatch(expected, actual)
             if why:
                 raise ValueError(
