@@ -91,17 +91,20 @@ class FullClassifier(TextClassifier):
         path = Path(adapter)
         self.adapter = str(adapter)
         meta = json.loads((path / "phalanx.json").read_text())
-        self.model = (
-            AutoModelForSequenceClassification.from_pretrained(
+        if (path / "pruning.json").is_file():  # heads / neurons removed by phalanx.compress
+            from ..compress.pruned_folder import load_pruned
+
+            model = load_pruned(path, dtype=resolve_dtype(dtype, device))
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
                 path, dtype=resolve_dtype(dtype, device)
             )
-            .to(device)
-            .eval()
-        )
+        self.model = model.to(device).eval()
         self.device = next(self.model.parameters()).device
         self.id2label = {str(i): label for i, label in enumerate(meta["labels"])}
         self.base_model_name = meta.get("base_model", str(path))
-        self.tokenizer = load_tokenizer(self.base_model_name, self.model)
+        has_tok = (path / "tokenizer_config.json").is_file()
+        self.tokenizer = load_tokenizer(str(path) if has_tok else self.base_model_name, self.model)
         self._settings(meta, input_template, max_length, self.model)
         self.batch_size = batch_size
 
