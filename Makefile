@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: venv assets demo test test-fast lint format clean
+.PHONY: venv assets browser demo test test-fast lint format clean
 
 venv: $(STAMP)
 
@@ -15,13 +15,24 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e ".[test,data,gguf]" $(TORCH)
+	$(PIP) install -q -e ".[test,data,gguf,serve]" $(TORCH)
 	touch $(STAMP)
 
 assets: venv
 	$(VENV)/bin/phalanx assets download
 
-test: venv assets
+# Headless Chromium + chromedriver for the page test in tests/serve (skipped without them).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+	    echo "could not install chromium: the browser test will be skipped"; \
+	  else echo "no apt-get: the browser test will be skipped"; fi; \
+	fi
+
+test: venv assets browser
 	$(PY) -m pytest -q tests
 
 test-fast: venv

@@ -111,6 +111,7 @@ _VALIDATE_EXAMPLES = """\
 examples:
   phalanx validate examples/demo.yaml
   phalanx validate run.yaml --no-data      # skip loading the dataset
+  phalanx validate examples/recipes/minilm_gmp80_distill.yaml   # a compression recipe
 """
 
 
@@ -138,6 +139,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     if not getattr(args, "file", None):
         raise CliError("give the config file to check: phalanx validate CONFIG.yaml")
+    from .compress.recipe import is_recipe
+
+    if is_recipe(args.file):  # a compression recipe (modifiers), not a training config
+        from .cli_compress import validate_recipe
+
+        return validate_recipe(args.file)
     config = TrainConfig.from_dict(load_yaml(args.file))
     model_path = resolve_model(config.model)
     if os.path.isdir(model_path) and not os.path.isfile(os.path.join(model_path, "config.json")):
@@ -245,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
     from . import __version__
     from .cli_commands import add_classify, add_evaluate, add_info
+    from .cli_compress import add_compress
+    from .serve.cli import add_serve
 
     parser = argparse.ArgumentParser(
         prog="phalanx",
@@ -268,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_classify(sub, _add)
     add_evaluate(sub, _add)
     add_info(sub, _add)
+    add_compress(sub, _add)
+    add_serve(sub, _add)
     _validate_parser(sub)
     _assets_parser(sub)
     _listing_parser(sub, "models", "models")

@@ -1,0 +1,222 @@
+"""The FastAPI application: classify, models, health, metrics, docs and a small page.
+
+Errors are JSON objects with an ``error`` message (and the ``limit`` or ``known_models``
+that explain it): 401 without the API key, 404 for an unknown model, 413 past a size limit,
+422 for malformed JSON / wrong types / empty lists / inputs that do not fit the template,
+503 when the queue is full, 504 when a result takes longer than ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from .batching import MicroBatcher, QueueFullError
+from .config import ServeConfig
+from .metrics import ServeMetrics
+from .models import ModelRegistry
+from .page import PAGE_HTML
+
+__all__ = ["ClassifyRequest", "create_app"]
+
+log = logging.getLogger(__name__)
+
+_ROUTES = ("/", "/v1/classify", "/v1/models", "/healthz", "/metrics", "/docs", "/openapi.json")
+
+
+class ClassifyRequest(BaseModel):
+    """Texts (or dicts of template fields) to classify, and the model to use."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str | dict[str, str]] = Field(
+        min_length=1,
+        description="Strings, or dicts with the model's input_template fields.",
+        examples=[["a charming journey", "it's slow -- very, very slow."]],
+    )
+    model: str | None = Field(default=None, description="A name from /v1/models (default: first)")
+
+
+class Prediction(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    labels: list[str]
+    results: list[Prediction]
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> FastAPI:
+    """The service over loaded models; run it with uvicorn (see ``phalanx.serve.server``).
+
+    Example:
+        >>> app = create_app(ModelRegistry.load(["runs/demo/adapter"]))  # doctest: +SKIP
+        >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+    """
+    config = config or ServeConfig()
+    metrics = ServeMetrics()
+    api_key = config.api_key or os.environ.get("PHALANX_API_KEY") or None
+    batchers: dict[str, MicroBatcher] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        for group in registry.groups():
+            b = MicroBatcher(
+                config.max_batch_size,
+                config.max_wait_ms,
+                enabled=config.batching,
+                max_queue=config.max_queue,
+                on_batch=metrics.on_batch,
+                name=group,
+            )
+            b.start()
+            metrics.queue.labels(group).set_function(lambda b=b: b.pending)
+            batchers[group] = b
+        yield
+        for b in batchers.values():
+            await b.stop()
+        batchers.clear()
+
+    app = FastAPI(
+        title="phalanx",
+        description="Text classification with parameter-efficient adapters.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.registry, app.state.config, app.state.metrics = registry, config, metrics
+
+    @app.middleware("http")
+    async def guard_and_measure(request: Request, call_next):
+        start = time.perf_counter()
+        path = request.url.path
+        if api_key and path != "/healthz" and not _key_ok(request, api_key):
+            response: Response = _error(
+                401, "missing or wrong API key: send the header X-API-Key (or ?api_key= on /)"
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+        else:
+            response = await call_next(request)
+        route = path if path in _ROUTES else "other"  # bounded label values
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        errors = jsonable_encoder(exc.errors(), exclude={"input", "url"})
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            why = (first.get("ctx") or {}).get("error", "")
+            return _error(422, f"malformed JSON: {why}".rstrip(": "), detail=errors)
+        # drop the body prefix and pydantic's union-member tags (texts.0.str -> texts.0)
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        union = bool(loc) and (loc[-1] == "str" or loc[-1].startswith("dict["))
+        where = ".".join(loc[:-1] if union else loc) or "body"
+        msg = "give a string or an object of strings" if union else first.get("msg", "malformed")
+        return _error(422, f"invalid request: {where}: {msg}", detail=errors)
+
+    @app.post("/v1/classify", response_model=ClassifyResponse)
+    async def classify(body: ClassifyRequest):
+        """Labels and per-class probabilities of each text, in input order."""
+        try:
+            model = registry.get(body.model)
+        except KeyError:
+            return _error(
+                404,
+                f"unknown model {body.model!r}; known models: {', '.join(registry.models)}",
+                known_models=list(registry.models),
+            )
+        if len(body.texts) > config.max_texts_per_request:
+            return _error(
+                413,
+                f"{len(body.texts)} texts in one request; the limit max_texts_per_request is "
+                f"{config.max_texts_per_request}: split the request",
+                limit="max_texts_per_request",
+                value=config.max_texts_per_request,
+            )
+        try:
+            rendered = model.render(body.texts)
+        except (ValueError, KeyError, TypeError) as err:
+            return _error(422, f"invalid input: {err.args[0] if err.args else err}")
+        for i, text in enumerate(rendered):
+            if len(text) > config.max_chars_per_text:
+                return _error(
+                    413,
+                    f"text {i} has {len(text)} characters; the limit max_chars_per_text is "
+                    f"{config.max_chars_per_text}",
+                    limit="max_chars_per_text",
+                    value=config.max_chars_per_text,
+                )
+        try:
+            probs = await asyncio.wait_for(
+                batchers[model.group].submit(model, body.texts), config.timeout_s
+            )
+        except QueueFullError as err:
+            return _error(503, f"server busy: {err}; retry later", limit="max_queue")
+        except TimeoutError:
+            return _error(504, f"no result within timeout_s={config.timeout_s:g} s")
+        labels = model.labels
+        results = [
+            {
+                "label": labels[int(row.argmax())],
+                "probabilities": {lab: float(p) for lab, p in zip(labels, row, strict=True)},
+            }
+            for row in probs
+        ]
+        return {"model": model.name, "labels": labels, "results": results}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        """The loaded models, their labels and which base each one shares."""
+        return {
+            "default": registry.default,
+            "models": [m.describe() for m in registry.models.values()],
+        }
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness: answers without the API key."""
+        return {"status": "ok", "models": len(registry.models)}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE_HTML)
+
+    return app
+
+
+def _key_ok(request: Request, key: str) -> bool:
+    auth = request.headers.get("authorization", "")
+    given = request.headers.get("x-api-key") or (
+        auth[7:] if auth.lower().startswith("bearer ") else None
+    )
+    if given is None and request.url.path == "/":  # a browser cannot set headers on a link
+        given = request.query_params.get("api_key")
+    return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

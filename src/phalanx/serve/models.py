@@ -1,0 +1,263 @@
+"""The models a server holds: adapter folders (sharing one base per group) and exports.
+
+Adapters whose folders name the same base model are loaded onto one copy of it: SpaRTA
+adapters switch their sparse deltas and heads exactly before each batch, peft adapters use
+peft's multi-adapter support. Each group of models sharing a base runs its batches on one
+worker thread, so two adapters never switch the shared weights under each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..templates import render_inputs
+
+__all__ = ["ModelRegistry", "ServedModel", "parse_model_spec", "resident_bytes"]
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class ServedModel:
+    """One model as the server sees it: a name, labels and a ``classify`` callable."""
+
+    name: str
+    path: str
+    kind: str
+    """The method (``sparta``, ``lora``, ...) or ``export``."""
+    labels: list[str]
+    template: str | None
+    group: str
+    """Models of one group share a base and run on the same worker thread."""
+    backend: Any = field(repr=False)
+    """A ``TextClassifier`` or an export ``Pipeline``."""
+
+    def render(self, items: Sequence[Any]) -> list[str]:
+        """The texts the model will see (templates applied); raises on bad inputs."""
+        return render_inputs(self.template, list(items))
+
+    def classify(self, items: Sequence[Any]) -> np.ndarray:
+        """Class probabilities [N, C] as float32, in input order."""
+        if self.kind == "export":
+            return np.asarray(self.backend.classify(self.render(items)), dtype=np.float32)
+        return self.backend.classify(list(items)).numpy().astype(np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "kind": self.kind,
+            "labels": self.labels,
+            "input_template": self.template,
+            "base_group": self.group,
+        }
+
+
+def parse_model_spec(spec: str) -> tuple[str, Path]:
+    """``NAME=PATH`` or ``PATH`` (named after the folder) -> (name, path).
+
+    >>> parse_model_spec("sentiment=runs/demo/adapter")
+    ('sentiment', PosixPath('runs/demo/adapter'))
+    """
+    name, sep, path = spec.partition("=")
+    if not sep or not _NAME.match(name):
+        name, path = "", spec
+    p = Path(path).expanduser()
+    if not name:
+        # runs/NAME/adapter is the trainer's layout: name it after the run, not "adapter"
+        name = p.parent.name if p.name == "adapter" and p.parent.name else p.name
+        name = re.sub(r"[^A-Za-z0-9._-]", "-", name)[:64] or "model"
+    return name, p
+
+
+def _is_export(path: Path) -> bool:
+    try:
+        from ..export import is_export
+    except ImportError:  # phalanx.export missing or its runtime not installed
+        return False
+    return bool(is_export(path))
+
+
+def _adapter_folder(path: Path) -> Path:
+    from ..cli_commands import resolve_adapter
+
+    return resolve_adapter(str(path))
+
+
+class ModelRegistry:
+    """Load the models to serve, sharing a base between adapters that name the same one.
+
+    Example:
+        >>> reg = ModelRegistry.load(["pos=runs/a/adapter", "runs/b"])  # doctest: +SKIP
+        >>> reg.get("pos").classify(["a charming journey"])  # doctest: +SKIP
+        array([[0.03, 0.97]], dtype=float32)
+    """
+
+    def __init__(self, models: Iterable[ServedModel] = ()):
+        self.models: dict[str, ServedModel] = {}
+        for m in models:
+            self.add(m)
+
+    def add(self, model: ServedModel) -> None:
+        if model.name in self.models:
+            raise ValueError(
+                f"two models are named {model.name!r}; name them with NAME=PATH "
+                f"(e.g. {model.name}-2={model.path})"
+            )
+        self.models[model.name] = model
+
+    @property
+    def default(self) -> str:
+        """The first model: what a request without ``model`` gets."""
+        if not self.models:
+            raise ValueError("no models loaded; give at least one adapter or export folder")
+        return next(iter(self.models))
+
+    def get(self, name: str | None) -> ServedModel:
+        """The model called ``name`` (None: the default); KeyError names the known ones."""
+        key = self.default if name is None else name
+        if key not in self.models:
+            raise KeyError(f"unknown model {name!r}; known models: {', '.join(self.models)}")
+        return self.models[key]
+
+    def groups(self) -> dict[str, list[ServedModel]]:
+        out: dict[str, list[ServedModel]] = {}
+        for m in self.models.values():
+            out.setdefault(m.group, []).append(m)
+        return out
+
+    @classmethod
+    def load(
+        cls,
+        specs: Sequence[str],
+        *,
+        device: str = "cpu",
+        dtype: str | None = None,
+        batch_size: int = 32,
+        share_base: bool = True,
+    ) -> ModelRegistry:
+        """Load every ``NAME=PATH`` / ``PATH``: adapter folders, run folders or exports."""
+        if not specs:
+            raise ValueError("give at least one adapter or export folder to serve")
+        reg = cls()
+        shared = _SharedBases(share_base, device, dtype)
+        for spec in specs:
+            name, path = parse_model_spec(spec)
+            if not path.exists():
+                raise FileNotFoundError(f"model folder {str(path)!r} does not exist")
+            if _is_export(path):
+                reg.add(_load_export(name, path, batch_size))
+                continue
+            folder = _adapter_folder(path)
+            clf, group = shared.load(folder)
+            clf.batch_size = batch_size
+            kind = str(getattr(clf, "method", None) or clf.meta.get("method", "sparta"))
+            reg.add(ServedModel(name, str(folder), kind, clf.labels, clf.template, group, clf))
+            log.info("loaded %s (%s, %s) from %s", name, kind, group, folder)
+        return reg
+
+
+# Loaders that can put another adapter on an already loaded base (``model=``).
+_SHARING_LOADERS = {"SpaRTAforSequenceClassification": "sparta", "PeftClassifier": "peft"}
+
+
+class _SharedBases:
+    """Loads adapters onto a base already in memory when one fits, else loads the base."""
+
+    def __init__(self, share: bool, device: str, dtype: str | None):
+        self.share = share
+        self.kwargs: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.by_base: dict[tuple[str, str], list[tuple[Any, str]]] = {}
+        self.count = 0
+
+    def load(self, folder: Path) -> tuple[Any, str]:
+        from ..classifier import load_classifier
+
+        key = _base_key(folder) if self.share else None
+        for other, group in self.by_base.get(key, []) if key else []:
+            try:
+                return load_classifier(folder, model=other, **self.kwargs), group
+            except (ValueError, TypeError) as err:  # another peft type, a different base...
+                log.info("%s cannot share the base of %s: %s", folder, other.adapter, err)
+        clf = load_classifier(folder, **self.kwargs)
+        group = f"base{self.count}:{Path(key[1]).name if key else folder.name}"
+        self.count += 1
+        if key:
+            self.by_base.setdefault(key, []).append((clf, group))
+        return clf, group
+
+
+def _base_key(folder: Path) -> tuple[str, str] | None:
+    """(loader family, base model) of an adapter folder; None when it cannot share."""
+    import json
+
+    from ..loading import resolve_model
+    from ..registry import method_for_folder
+
+    meta = folder / "phalanx.json"
+    info = json.loads(meta.read_text()) if meta.is_file() else {}
+    loader = getattr(method_for_folder(folder).load_classifier, "__name__", "")
+    family = _SHARING_LOADERS.get(loader)
+    if family is None or info.get("task") == "generative":
+        return None
+    base = info.get("base_model")
+    for name in ("config.json", "adapter_config.json"):
+        if base or not (folder / name).is_file():
+            continue
+        cfg = json.loads((folder / name).read_text())
+        base = cfg.get("sparta_pretrained_model") or cfg.get("base_model_name_or_path")
+    return (family, str(resolve_model(base))) if base else None
+
+
+def _load_export(name: str, path: Path, batch_size: int) -> ServedModel:
+    from ..export import Pipeline
+
+    pipe = Pipeline.create(task="text-classification", model_path=str(path), batch_size=batch_size)
+    labels = list(pipe.labels)
+    template = getattr(pipe, "input_template", None) or getattr(pipe, "template", None)
+    return ServedModel(name, str(path), "export", labels, template, f"export:{name}", pipe)
+
+
+def resident_bytes(models: Iterable[ServedModel]) -> int:
+    """Bytes of the distinct tensor storages the models hold (shared ones counted once).
+
+    Walks each backend's attributes (modules, tensors, dicts, lists, tuples), so a shared
+    base counts once however many adapters sit on it.
+    """
+    seen_obj: set[int] = set()
+    storages: dict[int, int] = {}
+
+    def visit(obj: Any) -> None:
+        if id(obj) in seen_obj:
+            return
+        seen_obj.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            st = obj.untyped_storage()
+            storages[st.data_ptr()] = max(storages.get(st.data_ptr(), 0), st.nbytes())
+        elif isinstance(obj, torch.nn.Module):
+            for t in (*obj.parameters(), *obj.buffers()):
+                visit(t)
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                visit(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                visit(v)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            for v in vars(obj).values():
+                if isinstance(v, (torch.Tensor, torch.nn.Module, dict, list, tuple)):
+                    visit(v)
+
+    for m in models:
+        visit(m.backend)
+    return sum(storages.values())
