@@ -277,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_classify(sub, _add)
     add_evaluate(sub, _add)
     add_info(sub, _add)
+    from .export.cli import add_export
+
+    add_export(sub, _add)
     add_compress(sub, _add)
     add_serve(sub, _add)
     _validate_parser(sub)

@@ -61,11 +61,19 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace):
     from .classifier import load_classifier
+    from .export import is_export
 
     kwargs: dict[str, Any] = {"device": getattr(args, "device", "cpu")}
     if getattr(args, "max_length", None):
         kwargs["max_length"] = args.max_length
-    clf = load_classifier(resolve_adapter(getattr(args, "adapter", None)), **kwargs)
+    if is_export(getattr(args, "adapter", None) or ""):  # ONNX Runtime through the Pipeline
+        from .export.classifier import ExportClassifier
+
+        if str(kwargs.pop("device") or "cpu") != "cpu":
+            raise CliError(f"{args.adapter} is an ONNX export: it runs on cpu, drop --device")
+        clf = ExportClassifier(args.adapter, **kwargs)
+    else:
+        clf = load_classifier(resolve_adapter(getattr(args, "adapter", None)), **kwargs)
     if getattr(args, "batch_size", None):
         if args.batch_size < 1:
             raise CliError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -97,8 +105,10 @@ def add_classify(sub, add) -> None:
 def _inputs_from_file(path: str, column: str | None, template: str | None) -> tuple[list, list]:
     """(items for the classifier, texts to echo): dicts when the template needs several fields."""
     from .data import read_table
+    from .export.classifier import check_utf8
     from .templates import template_fields
 
+    check_utf8(path)  # classifying replacement characters would give silent wrong labels
     table = read_table(path)
     fields = list(dict.fromkeys(template_fields(template))) if template else []
     if column is None and len(fields) > 1:

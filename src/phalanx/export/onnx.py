@@ -1,0 +1,202 @@
+"""``export_onnx``: an adapter folder -> an ONNX export folder (optionally int8).
+
+The TorchScript exporter (``torch.onnx.export(..., dynamo=False)``) with ``dynamic_axes``
+is used by default: on these models it gives the same graphs as the dynamo exporter
+15x faster (2-3 s instead of 40-55 s for a tiny BERT or Llama on 2 busy cores).
+Every export is checked against PyTorch on a batch of another shape before it is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io import atomic_folder, write_json
+from .format import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, MODEL_FILE
+from .merge import MergedClassifier, merge_for_export
+
+__all__ = ["EXPORTERS", "export_onnx", "require_export_deps"]
+
+log = logging.getLogger(__name__)
+
+EXPORTERS = ("torchscript", "dynamo")
+PARITY_TOLERANCE = 1e-3
+"""fp32 logits of the export vs PyTorch; far above float noise, far below a broken graph."""
+_PROBE = [
+    "a charming journey",
+    "It was a bad movie, slow and dull, and the acting was painful to watch.",
+    "",
+]
+
+
+def require_export_deps() -> None:
+    """Import onnx and onnxruntime or say which extra installs them."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            f"exporting and running ONNX needs onnx and onnxruntime ({err.name} is missing): "
+            "pip install 'phalanx[export]'"
+        ) from None
+
+
+def _encode(merged: MergedClassifier, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
+    """The same tokens and padding the classification API uses (an empty text gets one)."""
+    from .runtime import encode_batch
+
+    tok = merged.tokenizer
+    ids = tok(texts, truncation=True, max_length=max_length)["input_ids"]
+    return encode_batch(ids, tok.pad_token_id, tok.padding_side, empty_id=_empty_id(tok))
+
+
+def _empty_id(tok: Any) -> int:
+    return int(tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id)
+
+
+def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: str) -> None:
+    sample = _encode(merged, _PROBE[:2], 32)
+    args = (torch.from_numpy(sample["input_ids"]), torch.from_numpy(sample["attention_mask"]))
+    names = ["input_ids", "attention_mask"]
+    kwargs: dict[str, Any] = {
+        "input_names": names,
+        "output_names": ["logits"],
+        "opset_version": opset,
+    }
+    if exporter == "dynamo":
+        dim = torch.export.Dim
+        batch, seq = dim("batch"), dim("sequence")
+        kwargs["dynamic_shapes"] = {n: {0: batch, 1: seq} for n in names}
+        kwargs["dynamo"] = True
+    else:
+        axes = {0: "batch", 1: "sequence"}
+        kwargs["dynamic_axes"] = {**{n: axes for n in names}, "logits": {0: "batch"}}
+        kwargs["dynamo"] = False
+        kwargs["do_constant_folding"] = True
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings about Python control flow
+            torch.onnx.export(merged.module, args, str(file), **kwargs)
+    except Exception as err:  # the exporters raise many types; name the model and the cause
+        raise ValueError(
+            f"{merged.architecture} (model type {merged.model_type!r}) does not export to ONNX "
+            f"with the {exporter} exporter at opset {opset}: {type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no message'}"
+        ) from err
+
+
+def check_parity(merged: MergedClassifier, file: Path, max_length: int) -> float:
+    """Max |logit difference| of the ONNX file vs PyTorch on texts of several lengths."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    long = " ".join(_PROBE[1:2] * 12)  # longer than the traced sample: other shapes
+    batch = _encode(merged, [*_PROBE, long], max_length)
+    got = session.run(["logits"], batch)[0]
+    with torch.no_grad():
+        want = merged.module(*(torch.from_numpy(batch[k]) for k in ("input_ids", "attention_mask")))
+    return float(np.abs(got - want.numpy()).max())
+
+
+def export_onnx(
+    adapter: str | Path,
+    output: str | Path,
+    *,
+    opset: int = 17,
+    quantize: str | None = None,
+    calibration_texts: list[str] | None = None,
+    exporter: str = "torchscript",
+    overwrite: bool = False,
+) -> Path:
+    """Export any phalanx adapter folder to ``output`` (model.onnx, tokenizer, metadata).
+
+    Args:
+        adapter: the adapter folder (SpaRTA, head, LoRA, IA3, full, P-tuning, prompt tuning).
+        output: the export folder to write (refused when not empty unless ``overwrite``).
+        opset: ONNX opset version (14 or newer).
+        quantize: None (fp32), ``"int8"`` / ``"int8-dynamic"`` or ``"int8-static"``
+            (static needs ``calibration_texts``).
+        exporter: ``"torchscript"`` (default) or ``"dynamo"`` (needs onnxscript).
+
+    Example:
+        >>> export_onnx("runs/demo/adapter", "runs/demo/int8", quantize="int8")  # doctest: +SKIP
+    """
+    from .quantize import normalize_mode, quantize_onnx
+
+    require_export_deps()
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter {exporter!r} is unknown; choose one of {EXPORTERS}")
+    if not isinstance(opset, int) or opset < 14:
+        raise ValueError(f"opset {opset!r} is too old; use 14 or newer (default 17)")
+    mode = normalize_mode(quantize)
+    if mode == "int8-static" and not calibration_texts:
+        raise ValueError(
+            "static int8 quantization needs calibration texts (--calibration DATA); "
+            "or use dynamic quantization (--quantize int8)"
+        )
+    merged = merge_for_export(adapter)
+    clf = merged.classifier
+    with atomic_folder(output, overwrite=overwrite) as tmp:
+        model_file = tmp / MODEL_FILE
+        _torch_export(merged, model_file, opset, exporter)
+        diff = check_parity(merged, model_file, clf.max_length)
+        if not diff <= PARITY_TOLERANCE:
+            raise ValueError(
+                f"{merged.architecture} did not export faithfully: ONNX logits differ from "
+                f"PyTorch by {diff:.2e} (> {PARITY_TOLERANCE}) on inputs of another shape; "
+                "the exporter traced shape-specific control flow. Try --exporter dynamo"
+            )
+        merged.tokenizer.save_pretrained(str(tmp))
+        if mode:
+            texts = None
+            if calibration_texts:
+                from ..templates import render_inputs
+
+                texts = render_inputs(clf.template, calibration_texts)
+            quantize_onnx(model_file, mode, merged.tokenizer, clf.max_length, texts)
+        write_json(tmp / META_FILE, _metadata(merged, adapter, opset, exporter, mode, diff))
+    log.info("exported %s to %s (%s)", adapter, output, mode or "fp32")
+    return Path(output)
+
+
+def _metadata(
+    merged: MergedClassifier, adapter: Any, opset: int, exporter: str, mode: str | None, diff: float
+) -> dict[str, Any]:
+    from .. import __version__
+
+    clf, tok = merged.classifier, merged.tokenizer
+    meta = getattr(clf, "meta", {}) or {}
+    return {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_VERSION,
+        "model_file": MODEL_FILE,
+        "id2label": {str(k): v for k, v in clf.id2label.items()},
+        "labels": clf.labels,
+        "input_template": clf.template,
+        "max_length": int(clf.max_length),
+        "architecture": merged.architecture,
+        "model_type": merged.model_type,
+        "padding_side": tok.padding_side,
+        "pad_token_id": int(tok.pad_token_id),
+        "empty_token_id": _empty_id(tok),
+        "inputs": ["input_ids", "attention_mask"],
+        "virtual_tokens": merged.virtual_tokens,
+        "opset": opset,
+        "exporter": exporter,
+        "quantization": mode,
+        "parity_max_abs_diff_fp32": diff,
+        "source": {
+            "adapter": str(adapter),
+            "method": merged.method,
+            "base_model": getattr(clf, "base_model_name", None),
+            "metrics": meta.get("metrics"),
+        },
+        # phalanx evaluate reads the training run's columns and splits from here
+        "training": meta.get("training") or {},
+        "phalanx_version": __version__,
+    }

@@ -1,0 +1,272 @@
+"""``Pipeline``: labels, scores and probabilities from an export (ONNX Runtime) or an adapter.
+
+Inputs are tokenized once, sorted by length and cut into batches that never cross a
+``sequence_length`` bucket, so a short sentence is never padded to a long one; results come
+back in input order. Each batch is padded to its own longest input: the exported graph has
+dynamic axes, so padding further up to the bucket size would only add work.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..templates import render_inputs
+from .format import is_export, read_export_meta
+
+__all__ = ["TASKS", "Pipeline", "encode_batch"]
+
+log = logging.getLogger(__name__)
+
+TASKS = ("text-classification", "sentiment-analysis")
+
+
+def encode_batch(
+    seqs: Sequence[Sequence[int]], pad_id: int, padding_side: str, *, empty_id: int
+) -> dict[str, np.ndarray]:
+    """Pad token id lists to the longest; an empty list becomes ``[empty_id]`` (as classify)."""
+    seqs = [list(s) if len(s) else [empty_id] for s in seqs]
+    width = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
+    for row, s in enumerate(seqs):
+        span = slice(width - len(s), width) if padding_side == "left" else slice(0, len(s))
+        ids[row, span] = s
+        mask[row, span] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    x = logits.astype(np.float64)
+    x = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (x / x.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _buckets(sequence_length: int | Sequence[int]) -> list[int]:
+    values = [sequence_length] if isinstance(sequence_length, int) else list(sequence_length)
+    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+        raise ValueError(
+            f"sequence_length must be a positive int or a list of them (e.g. [32, 64, 128]), "
+            f"got {sequence_length!r}"
+        )
+    return sorted(set(values))
+
+
+class Pipeline:
+    """Text classification over an ONNX export or any phalanx adapter folder.
+
+    Example:
+        >>> pipe = Pipeline.create(model_path="runs/demo/onnx-int8")  # doctest: +SKIP
+        >>> pipe("a charming journey")  # doctest: +SKIP
+        {'label': 'positive', 'score': 0.97, 'probabilities': {'negative': 0.03, 'positive': 0.97}}
+    """
+
+    def __init__(
+        self,
+        run: Callable[[dict[str, np.ndarray]], np.ndarray],
+        tokenizer: Any,
+        *,
+        id2label: Mapping[Any, str],
+        template: str | None,
+        max_length: int,
+        pad_id: int,
+        padding_side: str,
+        empty_id: int,
+        batch_size: int = 32,
+        sequence_length: int | Sequence[int] = (32, 64, 128),
+        backend: str = "onnxruntime",
+        model_path: str = "",
+    ):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        self._run = run
+        self.tokenizer = tokenizer
+        self.id2label = {int(k): v for k, v in id2label.items()}
+        self.labels = [self.id2label[i] for i in range(len(self.id2label))]
+        self.template = template
+        self.max_length = int(max_length)
+        self.pad_id, self.padding_side, self.empty_id = pad_id, padding_side, empty_id
+        self.batch_size = batch_size
+        self.sequence_length = _buckets(sequence_length)
+        self.backend = backend
+        self.model_path = model_path
+
+    @classmethod
+    def create(
+        cls,
+        task: str = "text-classification",
+        model_path: str | Path | None = None,
+        batch_size: int = 32,
+        sequence_length: int | Sequence[int] = (32, 64, 128),
+        num_threads: int | None = None,
+        *,
+        max_length: int | None = None,
+        device: str = "cpu",
+    ) -> Pipeline:
+        """A pipeline for ``model_path``: an export folder (ONNX Runtime) or an adapter
+        folder (PyTorch through ``phalanx.load_classifier``).
+
+        ``num_threads``: intra-op threads (None: the runtime's default, one per core);
+        ``max_length``: truncate shorter than the model's saved limit.
+        """
+        if task not in TASKS:
+            raise ValueError(f"task {task!r} is not supported; choose one of {', '.join(TASKS)}")
+        if model_path is None:
+            raise ValueError("give model_path: an export folder or an adapter folder")
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"num_threads must be an int >= 1 or None, got {num_threads!r}")
+        if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+            raise ValueError(f"max_length must be an int >= 1 or None, got {max_length!r}")
+        path = Path(model_path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"model_path {str(path)!r} is not a folder")
+        opts = {"batch_size": batch_size, "sequence_length": sequence_length}
+        if is_export(path):
+            return cls._onnx(path, num_threads, max_length, opts)
+        return cls._torch(path, num_threads, max_length, device, opts)
+
+    @classmethod
+    def _onnx(cls, path: Path, threads: int | None, max_length: int | None, opts) -> Pipeline:
+        from .onnx import require_export_deps
+
+        meta = read_export_meta(path)
+        require_export_deps()
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(path / meta["model_file"]), so, providers=["CPUExecutionProvider"]
+        )
+        tok = AutoTokenizer.from_pretrained(str(path), padding_side=meta["padding_side"])
+
+        def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+            return session.run(["logits"], batch)[0]
+
+        return cls(
+            run,
+            tok,
+            id2label=meta["id2label"],
+            template=meta.get("input_template"),
+            max_length=min(max_length or meta["max_length"], meta["max_length"]),
+            pad_id=meta["pad_token_id"],
+            padding_side=meta["padding_side"],
+            empty_id=meta["empty_token_id"],
+            backend="onnxruntime",
+            model_path=str(path),
+            **opts,
+        )
+
+    @classmethod
+    def _torch(cls, path: Path, threads, max_length, device: str, opts) -> Pipeline:
+        import torch
+
+        from ..classifier import load_classifier
+        from ..generative_classifier import GenerativeClassifier
+
+        if threads:
+            torch.set_num_threads(threads)  # process-wide: PyTorch has no per-model setting
+        kwargs: dict[str, Any] = {"device": device}
+        if max_length:
+            kwargs["max_length"] = max_length
+        clf = load_classifier(path, **kwargs)
+        tok = clf.tokenizer
+
+        def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+            ids, mask = (torch.from_numpy(batch[k]) for k in ("input_ids", "attention_mask"))
+            return clf(ids, mask).cpu().numpy()
+
+        pipe = cls(
+            run,
+            tok,
+            id2label=clf.id2label,
+            template=clf.template,
+            max_length=clf.max_length,
+            pad_id=tok.pad_token_id,
+            padding_side=tok.padding_side,
+            empty_id=tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id,
+            backend="pytorch",
+            model_path=str(path),
+            **opts,
+        )
+        pipe.classifier = clf
+        if isinstance(clf, GenerativeClassifier):
+            # label scoring runs its own batched forwards; there are no logits to bucket
+            def scored(rendered: list[str]) -> np.ndarray:
+                return clf._logits(rendered, pipe.batch_size).numpy()
+
+            pipe.logits_rendered = scored  # type: ignore[method-assign]
+        return pipe
+
+    def __repr__(self) -> str:
+        return (
+            f"Pipeline(model_path={self.model_path!r}, backend={self.backend!r}, "
+            f"labels={self.labels}, batch_size={self.batch_size}, "
+            f"sequence_length={self.sequence_length})"
+        )
+
+    # -- inference ------------------------------------------------------------------------
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Row indices per batch: length-sorted, at most batch_size, never across a bucket."""
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        batches: list[list[int]] = []
+        rows: list[int] = []
+        bucket = -1
+        for i in order:
+            b = bisect.bisect_left(self.sequence_length, lengths[i])
+            if rows and (len(rows) == self.batch_size or b != bucket):
+                batches.append(rows)
+                rows = []
+            rows.append(i)
+            bucket = b
+        if rows:
+            batches.append(rows)
+        return batches
+
+    def logits(self, texts: Any) -> np.ndarray:
+        """fp32 logits [N, C] in input order."""
+        return self.logits_rendered(render_inputs(self.template, texts))
+
+    def logits_rendered(self, rendered: list[str]) -> np.ndarray:
+        """fp32 logits [N, C] for texts the template was already applied to."""
+        if not rendered:
+            return np.empty((0, len(self.labels)), dtype=np.float32)
+        enc = self.tokenizer(rendered, truncation=True, max_length=self.max_length)["input_ids"]
+        out = np.empty((len(enc), len(self.labels)), dtype=np.float32)
+        for rows in self._batches([max(len(s), 1) for s in enc]):
+            batch = encode_batch(
+                [enc[i] for i in rows], self.pad_id, self.padding_side, empty_id=self.empty_id
+            )
+            out[rows] = self._run(batch)
+        return out
+
+    def classify(self, texts: Any) -> np.ndarray:
+        """Class probabilities, numpy float32 [N, C]; column i is ``id2label[i]``."""
+        return _softmax(self.logits(texts))
+
+    def __call__(self, inputs: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        """One dict for a str (or a dict of template fields), a list of dicts for a list:
+        ``{"label": str, "score": float, "probabilities": {label: float, ...}}``.
+        """
+        single = isinstance(inputs, (str, Mapping))
+        probs = self.classify([inputs] if single else inputs)
+        results = []
+        for row in probs.tolist():
+            best = max(range(len(row)), key=row.__getitem__)
+            results.append(
+                {
+                    "label": self.labels[best],
+                    "score": row[best],
+                    "probabilities": dict(zip(self.labels, row, strict=True)),
+                }
+            )
+        return results[0] if single else results
