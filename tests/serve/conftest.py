@@ -1,0 +1,45 @@
+"""Adapters on one tiny BERT base (two SpaRTA, two LoRA) and a running server over them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'phalanx[serve]'")
+
+
+@pytest.fixture(scope="session")
+def adapters(tiny_base, tmp_path_factory) -> dict[str, Path]:
+    """name -> folder: ``pos`` (2 labels), ``topic`` (3 labels + a template), ``lora1/2``."""
+    from phalanx import get_method
+    from phalanx.loading import load_base_classifier
+    from tests.methods.sparta.test_format_and_classifier import train_adapter
+
+    base = tiny_base("bert")
+    root = tmp_path_factory.mktemp("serve-adapters")
+    train_adapter(base, root / "pos", density=0.01, seed=1)
+    train_adapter(
+        base, root / "topic", density=0.01, seed=2, labels=["x", "y", "z"], template="T: {sentence}"
+    )
+    lora = get_method("lora")
+    for name, seed in (("lora1", 3), ("lora2", 4)):
+        torch.manual_seed(seed)
+        model = load_base_classifier(str(base), {0: "neg", 1: "pos"})
+        wrapped = lora.apply(model, lora.config_cls.from_dict({"r": 4}))
+        with torch.no_grad():  # non-zero B, so each LoRA changes the outputs its own way
+            for n, p in wrapped.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(0, 0.5)
+        lora.save(wrapped, root / name, base_model=str(base))
+    return {p.name: p for p in root.iterdir()}
+
+
+@pytest.fixture(scope="session")
+def registry(adapters):
+    from phalanx.serve import ModelRegistry
+
+    return ModelRegistry.load(
+        [f"{n}={adapters[n]}" for n in ("pos", "topic", "lora1", "lora2")], batch_size=8
+    )
