@@ -145,6 +145,7 @@ class RecipeCallback(TrainerCallback):
                 exclude_module_types=tuple(q.exclude_module_types),
                 submodules=q.submodules,
                 quantize_embeddings=q.quantize_embeddings,
+                quantize_activations=q.quantize_linear_activations,
             )
             if any(id(p) not in before for p in self.model.parameters() if p.requires_grad):
                 raise RuntimeError(

@@ -21,7 +21,7 @@ COMPRESS_METHODS = ("full", "sparta")
 class CompressConfig:
     """Settings of one compression run (``phalanx compress``; every field is a ``--flag``)."""
 
-    recipe: str = ""
+    recipe: str | None = None
     """SparseML-style recipe YAML (epochs, learning rate, pruning, distillation, QAT)."""
     model: str = "minilm-l6"
     """Student: a built-in name, a transformers folder (e.g. a pruned model) or a Hub id."""

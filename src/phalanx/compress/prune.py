@@ -133,6 +133,7 @@ class MaskSet:
         self.params = params
         self.masks: dict[str, torch.Tensor] = {}
         self._hooks: list[Any] = []
+        self._hooked = False
 
     @torch.no_grad()
     def set_masks(self, masks: dict[str, torch.Tensor]) -> None:
@@ -140,9 +141,11 @@ class MaskSet:
         if unknown:
             raise ValueError(f"masks for unknown parameters {unknown[:3]}")
         self.masks = {n: m.to(self.params[n].device, torch.bool) for n, m in masks.items()}
-        if not self._hooks:
+        if not self._hooked:
+            self._hooked = True
             for name, p in self.params.items():
-                self._hooks.append(p.register_hook(self._grad_hook(name)))
+                if p.requires_grad:  # frozen weights (under SpaRTA) get no gradient to mask
+                    self._hooks.append(p.register_hook(self._grad_hook(name)))
         self.apply()
 
     def set_sparsity(self, sparsity: float, *, global_sparsity: bool = False) -> None:
@@ -170,7 +173,7 @@ class MaskSet:
         """Stop enforcing the masks (the zeros stay until training moves them)."""
         for h in self._hooks:
             h.remove()
-        self._hooks, self.masks = [], {}
+        self._hooks, self.masks, self._hooked = [], {}, False
 
     def sparsity(self) -> float:
         zeros = sum(int((p == 0).sum()) for p in self.params.values())

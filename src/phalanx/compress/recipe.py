@@ -40,7 +40,7 @@ from .modifiers import (
     build_modifier,
 )
 
-__all__ = ["Recipe", "load_recipe", "parse_recipe"]
+__all__ = ["Recipe", "is_recipe", "load_recipe", "parse_recipe"]
 
 _EVAL_RE = re.compile(r"^\s*eval\((.*)\)\s*$", re.DOTALL)
 # YAML 1.1 reads "1e-4" (no dot) as a string; recipes mean a number
@@ -208,6 +208,18 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     )
     recipe.check()
     return recipe
+
+
+def is_recipe(path: str | Path) -> bool:
+    """Whether a YAML file is a recipe (it has a ``modifiers`` / ``*_modifiers`` list)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        return False
+    try:
+        data = yaml.load(_front_matter(p.read_text()), Loader=_RecipeLoader)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and any(_is_group(k, v) for k, v in data.items())
 
 
 def _front_matter(text: str) -> str:

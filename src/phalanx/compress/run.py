@@ -173,6 +173,9 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
         dropped = restrict_sparta_to_unpruned(model)
         log.info("SpaRTA: %d delta positions on pruned weights dropped", dropped)
 
+    # before the teacher's pass: bad pruning params fail fast
+    spe = steps_per_epoch(len(datasets["train"]), config.batch_size, 1, args.world_size)
+    callback = RecipeCallback(recipe, inner_model(model), spe)
     train_ds: Any = datasets["train"]
     if recipe.distillation is not None:
         teacher = load_teacher(config.teacher, labels, device="cpu")
@@ -185,8 +188,6 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
             time.perf_counter() - start,
         )
         train_ds = _WithTeacher(train_ds, logits)
-    spe = steps_per_epoch(len(train_ds), config.batch_size, 1, args.world_size)
-    callback = RecipeCallback(recipe, model, spe)
     trainer = CompressTrainer(
         model=model,
         args=args,
@@ -209,7 +210,7 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
         "train_seconds": round(seconds, 1),
     }
     test = _test(trainer, test_ds)
-    inner = model.model if config.method == "sparta" else model
+    inner = inner_model(model)
     if callback.qat_started:
         from .quantize import convert_qat
 
@@ -217,6 +218,13 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
         inner = convert_qat(inner)
         trainer.model = inner
         test = _test(trainer, test_ds)
+        if len(test_ds) and inner.device.type == "cpu":
+            # the int8 figure: PyTorch dynamic int8 (weights and per-batch activations)
+            from .quantize import quantize_dynamic_int8
+
+            trainer.model = quantize_dynamic_int8(inner)
+            metrics["test_int8_dynamic"] = dict(_test(trainer, test_ds))
+            trainer.model = inner
     evals = [h for h in trainer.state.log_history if "eval_accuracy" in h]
     validation = {k.removeprefix("eval_"): v for k, v in (evals[-1] if evals else {}).items()}
     report = sparsity_report(inner)
@@ -257,6 +265,13 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
         model=inner,
         tokenizer=tokenizer,
     )
+
+
+def inner_model(model: Any) -> Any:
+    """The transformers model inside a SpaRTA wrapper (or the model itself)."""
+    from ..methods.sparta import SpaRTAModel
+
+    return model.model if isinstance(model, SpaRTAModel) else model
 
 
 def _test(trainer: CompressTrainer, test_ds: Any) -> Evaluation:
