@@ -87,5 +87,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log.warning(
             "listening on %s without --api-key: anyone who reaches it can use it", config.host
         )
-    run_server(create_app(registry, config), host=config.host, port=config.port)
+    try:
+        run_server(create_app(registry, config), host=config.host, port=config.port)
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        log.info("stopped")
     return 0

@@ -163,7 +163,7 @@ class ModelRegistry:
             clf.batch_size = batch_size
             kind = str(getattr(clf, "method", None) or clf.meta.get("method", "sparta"))
             reg.add(ServedModel(name, str(folder), kind, clf.labels, clf.template, group, clf))
-            log.info("loaded %s (%s, %s) from %s", name, kind, group, folder)
+            log.debug("loaded %s (%s, %s) from %s", name, kind, group, folder)
         return reg
 
 
