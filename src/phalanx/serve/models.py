@@ -48,9 +48,10 @@ class ServedModel:
 
     def classify(self, items: Sequence[Any]) -> np.ndarray:
         """Class probabilities [N, C] as float32, in input order."""
-        if self.kind == "export":
-            return np.asarray(self.backend.classify(self.render(items)), dtype=np.float32)
-        return self.backend.classify(list(items)).numpy().astype(np.float32)
+        probs = self.backend.classify(list(items))  # both apply the template themselves
+        if isinstance(probs, torch.Tensor):
+            probs = probs.numpy()
+        return np.asarray(probs, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -223,9 +224,9 @@ def _load_export(name: str, path: Path, batch_size: int) -> ServedModel:
     from ..export import Pipeline
 
     pipe = Pipeline.create(task="text-classification", model_path=str(path), batch_size=batch_size)
-    labels = list(pipe.labels)
-    template = getattr(pipe, "input_template", None) or getattr(pipe, "template", None)
-    return ServedModel(name, str(path), "export", labels, template, f"export:{name}", pipe)
+    return ServedModel(
+        name, str(path), "export", list(pipe.labels), pipe.template, f"export:{name}", pipe
+    )
 
 
 def resident_bytes(models: Iterable[ServedModel]) -> int:
