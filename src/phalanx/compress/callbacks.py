@@ -126,8 +126,14 @@ class RecipeCallback(TrainerCallback):
         wd = recipe.one(SetWeightDecayModifier)
         self.late_wd = wd if wd is not None and wd.start > 0 else None
 
-    # -- the schedule, evaluated before every optimizer step's forward pass --------------
-    def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+    # -- the schedule, evaluated after every optimizer step (and before the first) -------
+    # after, not before, each step: a modifier ending with training (GMP's end_epoch =
+    # num_epochs) then still reaches its final state, after the last step
+    def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+        self.advance(state.global_step / self.spe, optimizer)
+        return control
+
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         self.advance(state.global_step / self.spe, optimizer)
         return control
 
@@ -180,16 +186,17 @@ class RecipeCallback(TrainerCallback):
                 pr.masks.remove()
                 pr.finished = True
             return
-        if not pr.started or epoch >= pr.next_update or epoch >= m.end_epoch:
-            target = m.sparsity_at(epoch)
+        # 1e-9: steps / steps_per_epoch lands on update epochs only up to rounding
+        if not pr.started or epoch >= pr.next_update - 1e-9 or epoch >= m.end_epoch - 1e-9:
+            at_end = epoch >= m.end_epoch - 1e-9
+            target = m.sparsity_at(m.end_epoch if at_end else epoch)
             pr.masks.set_sparsity(target, global_sparsity=m.global_sparsity)
             pr.history.append((round(epoch, 4), round(target, 6)))
             pr.started = True
-            pr.next_update = (math.floor((epoch - m.start) / m.update_frequency) + 1) * (
-                m.update_frequency
-            ) + m.start
+            done = math.floor((epoch - m.start) / m.update_frequency + 1e-9)
+            pr.next_update = m.start + (done + 1) * m.update_frequency
             log.info("epoch %.2f: %s sparsity %.1f%%", epoch, m.name, 100 * target)
-            if epoch >= m.end_epoch:
+            if at_end:
                 pr.finished = True
                 if not m.leave_enabled:
                     pr.masks.remove()

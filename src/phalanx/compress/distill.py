@@ -8,7 +8,7 @@ teacher forward per step.
 Example:
     >>> s, t = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 1.0]])
     >>> round(float(distillation_loss(s, t, torch.tensor([0]), 0.5, 2.0)), 4)
-    0.4689
+    0.6092
 """
 
 from __future__ import annotations
