@@ -7,6 +7,7 @@ Example:
     ['negative']
 """
 
+from . import compress  # callable: phalanx.compress(recipe=..., ...) runs a recipe
 from .classifier import TextClassifier, load_classifier
 from .methods.sparta import (
     SpaRTAConfig,
@@ -28,6 +29,7 @@ __all__ = [
     "SpaRTAforSequenceClassification",
     "TextClassifier",
     "__version__",
+    "compress",
     "get_method",
     "get_sparta_model",
     "load_classifier",
