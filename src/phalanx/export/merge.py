@@ -1,7 +1,7 @@
 """Turn any adapter folder into one plain ``nn.Module``: (input_ids, attention_mask) -> logits.
 
 Each method's own merge is used: a SpaRTA / head classifier writes its deltas and head into
-the base when it activates, peft folds LoRA / IA3 with ``merge_and_unload``, a full
+the base when it activates, peft folds LoRA / IA3 into the base weights (``merge_adapter``), a full
 fine-tune is already plain. Prompt methods have no weights to merge; their virtual tokens
 do not depend on the input, so they are computed once and folded in as a constant prefix
 of the input embeddings (exactly what peft does at every forward).
@@ -120,8 +120,10 @@ def _merge_peft(model: Any, path: Path) -> tuple[nn.Module, nn.Module, int]:
     config = model.active_peft_config
     kind = config.peft_type.value if hasattr(config.peft_type, "value") else str(config.peft_type)
     if not config.is_prompt_learning:
-        # merge_and_unload rewrites the shared base; this classifier owns it (loaded here)
-        base = model.merge_and_unload()
+        # merge_adapter, not merge_and_unload: unloading fails on IA3's wrapped BERT pooler;
+        # merged peft layers only call their base layer, so the traced graph is plain
+        model.merge_adapter()
+        base = model.get_base_model()
         return base, LogitsModule(base), 0
     if kind not in _PROMPT_METHODS:
         raise ValueError(
