@@ -104,11 +104,14 @@ def _hf_teacher(source: str, labels: list[str], device: str) -> Teacher:
     _check_labels(source, [id2label[i] for i in sorted(id2label)], labels, generic_ok=True)
 
     def logits(texts: list[str], batch_size: int) -> torch.Tensor:
-        out = []
-        for i in range(0, len(texts), batch_size):
-            enc = tok(texts[i : i + batch_size], truncation=True, padding=True, return_tensors="pt")
-            out.append(model(**enc.to(device)).logits)
-        return torch.cat(out) if out else torch.empty(0, len(labels))
+        # batches of similar length pad far less; rows go back to input order at the end
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty(len(texts), len(labels))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            enc = tok([texts[i] for i in rows], truncation=True, padding=True, return_tensors="pt")
+            out[rows] = model(**enc.to(device)).logits.float().cpu()
+        return out
 
     return Teacher(source, labels, logits)
 
