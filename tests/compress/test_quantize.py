@@ -148,6 +148,13 @@ def test_ort_dynamic_int8_reproduces_the_converted_weights(tmp_path):
         assert inits[f"{prefix}_zero_point"].eq(0).all()
         dequant = q * inits[f"{prefix}_scale"]
         torch.testing.assert_close(dequant.t(), model[idx].weight.detach(), atol=1e-7, rtol=1e-6)
+    # and ORT runs it: only the activations' dynamic uint8 rounding differs from PyTorch
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.randn(2, 16)  # the export's fixed input shape
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(got), model(x), atol=0.05, rtol=0.05)
 
 
 def test_activation_fake_quant_matches_ort_dynamic_quantize_linear():

@@ -130,7 +130,8 @@ def taylor_scores(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) 
     try:
         for batch in batches:
             model.zero_grad(set_to_none=True)
-            out = model(**batch)
+            device = next(model.parameters()).device
+            out = model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()})
             if getattr(out, "loss", None) is None:
                 raise ValueError(
                     "taylor_scores needs batches with 'labels' so the model returns a loss"
