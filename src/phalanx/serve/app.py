@@ -180,7 +180,8 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
             }
             for row in probs
         ]
-        return {"model": model.name, "labels": labels, "results": results}
+        # a Response skips FastAPI re-validating the dict against ClassifyResponse (docs only)
+        return JSONResponse({"model": model.name, "labels": labels, "results": results})
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:

@@ -74,6 +74,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from .models import ModelRegistry
     except ImportError as err:
         raise CliError(str(err)) from None
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     registry = ModelRegistry.load(
         config.models,
         device=config.device,

@@ -44,6 +44,8 @@ class ServeConfig:
     """Rows per forward inside one model call (long batches are split)."""
     share_base: bool = True
     """Load adapters that name the same base onto one copy of it."""
+    threads: int | None = None
+    """PyTorch intra-op threads (default: one per core); 1 suits busy or shared machines."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -60,6 +62,8 @@ class ServeConfig:
             if value < low or (high is not None and value > high):
                 bound = f"between {low} and {high}" if high is not None else f">= {low}"
                 raise ValueError(f"{name} must be {bound}, got {value}")
+        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
+            raise ValueError(f"threads must be >= 1 (or unset), got {self.threads}")
         if not 0 <= float(self.max_wait_ms) <= 10_000:
             raise ValueError(f"max_wait_ms must be between 0 and 10000, got {self.max_wait_ms}")
         if not float(self.timeout_s) > 0:
