@@ -26,7 +26,7 @@ examples:
 def add_compress(sub: Any, add: Any) -> None:
     """Register ``phalanx compress`` (``add`` is cli._add: help, --config, examples)."""
     from .compress.config import COMPRESS_METHODS, CompressConfig
-    from .training.config import DEVICES, field_docs
+    from .training.config import DEVICES, PRECISIONS, field_docs
 
     p = add(
         sub,
@@ -42,7 +42,7 @@ def add_compress(sub: Any, add: Any) -> None:
         p,
         CompressConfig,
         field_docs(CompressConfig),
-        choices={"method": list(COMPRESS_METHODS), "device": DEVICES},
+        choices={"method": list(COMPRESS_METHODS), "device": DEVICES, "precision": PRECISIONS},
         short={"output": "-o"},
     )
     p.set_defaults(_run=_cmd_compress)

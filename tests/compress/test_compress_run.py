@@ -140,3 +140,18 @@ def test_cli_compress_and_its_one_line_errors(tiny_base, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "pass --overwrite" in err
     assert main([*args[:2], str(tmp_path / "missing.yaml"), *args[3:], "--overwrite"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_structured_pruning_by_taylor_importance_from_training_batches(tiny_base, tmp_path):
+    recipe = write_recipe(
+        tmp_path,
+        "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n"
+        "  - !StructuredPruningModifier {ffn_fraction: 0.25, importance: taylor}\n",
+    )
+    out = tmp_path / "out"
+    result = compress(**run_options(tiny_base("bert"), toy_data(tmp_path), out, recipe=str(recipe)))
+    assert result.structure["importance"] == "taylor"
+    assert result.structure["ffn_per_layer"] == [48, 48]
+    assert result.structure["heads_per_layer"] == [4, 4]
+    assert (out / "pruning.json").is_file()
+    assert load_classifier(out).classify(["a good movie"]).shape == (1, 2)

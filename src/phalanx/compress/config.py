@@ -63,6 +63,8 @@ class CompressConfig:
     """Seed of the data order, dropout and the new head."""
     device: str = "auto"
     """auto, cpu or cuda."""
+    precision: str = "auto"
+    """auto (bf16 on GPUs that support it, else fp32), fp32, bf16 or fp16."""
     overwrite: bool = False
     """Replace an existing output folder."""
     logging_steps: int = 50
@@ -106,6 +108,7 @@ class CompressConfig:
             weight_decay=weight_decay,
             seed=self.seed,
             device=self.device,
+            precision=self.precision,
             output=self.output,
             logging_steps=self.logging_steps,
             progress=self.progress,
