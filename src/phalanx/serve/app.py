@@ -9,10 +9,8 @@ that explain it): 401 without the API key, 404 for an unknown model, 413 past a 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
-import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,14 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from .batching import MicroBatcher, QueueFullError
 from .config import ServeConfig
 from .metrics import ServeMetrics
+from .middleware import GuardAndMeasure
 from .models import ModelRegistry
 from .page import PAGE_HTML
 
 __all__ = ["ClassifyRequest", "create_app"]
 
 log = logging.getLogger(__name__)
-
-_ROUTES = ("/", "/v1/classify", "/v1/models", "/healthz", "/metrics", "/docs", "/openapi.json")
 
 
 class ClassifyRequest(BaseModel):
@@ -102,21 +99,7 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
     )
     app.state.registry, app.state.config, app.state.metrics = registry, config, metrics
 
-    @app.middleware("http")
-    async def guard_and_measure(request: Request, call_next):
-        start = time.perf_counter()
-        path = request.url.path
-        if api_key and path != "/healthz" and not _key_ok(request, api_key):
-            response: Response = _error(
-                401, "missing or wrong API key: send the header X-API-Key (or ?api_key= on /)"
-            )
-            response.headers["WWW-Authenticate"] = "Bearer"
-        else:
-            response = await call_next(request)
-        route = path if path in _ROUTES else "other"  # bounded label values
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(GuardAndMeasure, metrics=metrics, api_key=api_key)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -205,16 +188,6 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
         return HTMLResponse(PAGE_HTML)
 
     return app
-
-
-def _key_ok(request: Request, key: str) -> bool:
-    auth = request.headers.get("authorization", "")
-    given = request.headers.get("x-api-key") or (
-        auth[7:] if auth.lower().startswith("bearer ") else None
-    )
-    if given is None and request.url.path == "/":  # a browser cannot set headers on a link
-        given = request.query_params.get("api_key")
-    return given is not None and hmac.compare_digest(given.encode(), key.encode())
 
 
 def _version() -> str:
