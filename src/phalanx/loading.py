@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,8 +59,15 @@ def load_base_classifier(
     from transformers import AutoModelForSequenceClassification
 
     id2label = {int(k): v for k, v in id2label.items()}
+    path = resolve_model(name_or_path)
+    if (Path(path) / "pruning.json").is_file():  # heads / neurons removed by phalanx.compress
+        from .compress.pruned_folder import load_pruned
+
+        model = load_pruned(path, dtype=resolve_dtype(dtype, device), id2label=id2label)
+        model.config.problem_type = "single_label_classification"
+        return model.to(device)
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model(name_or_path),
+        path,
         num_labels=len(id2label),
         id2label=id2label,
         label2id={v: k for k, v in id2label.items()},

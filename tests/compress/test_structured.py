@@ -181,3 +181,34 @@ def test_load_pruned_refuses_plain_and_newer_folders(tiny_base, tmp_path):
     (folder / "pruning.json").write_text(json.dumps({**record, "format_version": 99}))
     with pytest.raises(ValueError, match="format_version 99"):
         load_pruned(folder)
+
+
+def test_a_pruned_folder_is_a_base_for_further_training_and_sparta(tiny_base, tmp_path):
+    from transformers import AutoTokenizer
+
+    from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
+    from phalanx.loading import load_base_classifier
+
+    model = _model("bert")
+    prune_structured(model, heads_fraction=0.5, ffn_fraction=0.5)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base("bert"))
+    folder = save_pruned(model, tokenizer, tmp_path / "pruned")
+    ids = _ids()
+
+    base = load_base_classifier(str(folder), {0: "bad", 1: "good"})
+
+    assert base.config.id2label == {0: "bad", 1: "good"}
+    torch.testing.assert_close(base(input_ids=ids).logits, model(input_ids=ids).logits)
+    with pytest.raises(ValueError, match="pruned classifier with 2 labels"):
+        load_base_classifier(str(folder), {0: "a", 1: "b", 2: "c"})
+    # SpaRTA on the pruned base: the adapter reloads its base through the same loader
+    sparta = get_sparta_model(base, SpaRTAConfig(density=0.2, seed=0))
+    with torch.no_grad():
+        for sd in sparta.deltas.values():
+            sd.delta.normal_(0, 0.05)
+        expected = sparta(input_ids=ids).logits.softmax(-1)
+    adapter = save_sparta_adapter(sparta, tmp_path / "sparta", base_model=str(folder))
+    clf = load_classifier(adapter)
+    with torch.no_grad():
+        got = clf(ids, torch.ones_like(ids)).softmax(-1)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -127,8 +127,12 @@ def load_pruned(
     *,
     dtype: torch.dtype | None = None,
     device: str | torch.device = "cpu",
+    id2label: dict[int, str] | None = None,
 ) -> nn.Module:
-    """The ``*ForSequenceClassification`` model saved by ``save_pruned``, in eval mode."""
+    """The ``*ForSequenceClassification`` model saved by ``save_pruned``, in eval mode.
+
+    ``id2label`` renames the labels (their number must match the saved head).
+    """
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -138,6 +142,15 @@ def load_pruned(
     if not weights.is_file():
         raise FileNotFoundError(f"{folder} has {PRUNING_FILE} but no model.safetensors")
     config = AutoConfig.from_pretrained(folder)
+    if id2label is not None:
+        saved = config.num_labels
+        if len(id2label) != saved:
+            raise ValueError(
+                f"{folder} is a pruned classifier with {saved} labels; it cannot take "
+                f"{len(id2label)} ({list(id2label.values())}). Use labels of the same count"
+            )
+        config.id2label = {int(k): v for k, v in id2label.items()}
+        config.label2id = {v: k for k, v in config.id2label.items()}
     model = AutoModelForSequenceClassification.from_config(config)
     shrink_to(model, record)
     state = load_file(str(weights))
