@@ -155,3 +155,25 @@ def test_structured_pruning_by_taylor_importance_from_training_batches(tiny_base
     assert result.structure["heads_per_layer"] == [4, 4]
     assert (out / "pruning.json").is_file()
     assert load_classifier(out).classify(["a good movie"]).shape == (1, 2)
+
+
+def test_qat_output_exports_to_onnx_int8_and_matches_pytorch(tiny_base, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from phalanx.export import export_onnx
+
+    recipe = write_recipe(
+        tmp_path,
+        "modifiers:\n  - !EpochRangeModifier {end_epoch: 2}\n"
+        "  - !LearningRateFunctionModifier {end_epoch: 2, init_lr: 1e-2}\n"
+        "  - !QuantizationModifier {start_epoch: 1, disable_quantization_observer_epoch: 1.5}\n",
+    )
+    out = tmp_path / "out"
+    compress(**run_options(tiny_base("bert"), toy_data(tmp_path), out, recipe=str(recipe)))
+    onnx = export_onnx(out, tmp_path / "onnx", quantize="int8")
+    texts = ["a good movie", "bleak and desperate", "it was painful to watch"]
+    torch_probs = load_classifier(out).classify(texts)
+    from phalanx.export.classifier import ExportClassifier
+
+    ort_probs = ExportClassifier(onnx).classify(texts)
+    # the weights already sit on ORT's int8 grid; only activation rounding differs
+    assert torch.allclose(torch.as_tensor(ort_probs), torch_probs, atol=0.02)
