@@ -177,3 +177,25 @@ def test_qat_output_exports_to_onnx_int8_and_matches_pytorch(tiny_base, tmp_path
     ort_probs = ExportClassifier(onnx).classify(texts)
     # the weights already sit on ORT's int8 grid; only activation rounding differs
     assert torch.allclose(torch.as_tensor(ort_probs), torch_probs, atol=0.02)
+
+
+def test_sparta_trains_on_a_structurally_pruned_compress_output(tiny_base, tmp_path):
+    data = toy_data(tmp_path)
+    shrink = write_recipe(
+        tmp_path,
+        "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n"
+        "  - !StructuredPruningModifier {heads_fraction: 0.5, ffn_fraction: 0.5}\n",
+        "shrink.yaml",
+    )
+    pruned = tmp_path / "pruned"
+    compress(**run_options(tiny_base("bert"), data, pruned, recipe=str(shrink), max_steps=2))
+    plain = write_recipe(tmp_path, "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n")
+    out = tmp_path / "sparta"
+    compress(
+        **run_options(pruned, data, out, recipe=str(plain), lr=1e-2),
+        method="sparta",
+        method_options={"density": 0.1},
+    )
+    clf = load_classifier(out)
+    assert clf.model.bert.encoder.layer[1].intermediate.dense.weight.shape == (32, 32)
+    assert clf.classify(["a good movie"]).shape == (1, 2)
