@@ -215,7 +215,12 @@ class MagnitudePruningModifier(GMPruningModifier):
 
 @dataclass
 class QuantizationModifier(Modifier):
-    """Quantization-aware training of Linear layers from start_epoch; observers frozen later."""
+    """Quantization-aware training of Linear layers from start_epoch; observers frozen later.
+
+    ``freeze_bn_stats_epoch`` is accepted for SparseML recipes and has nothing to act on
+    (transformer classifiers have no batch norm). At the end the fake-quant modules are
+    converted: the saved weights lie on the int8 grid ONNX Runtime quantizes to.
+    """
 
     disable_quantization_observer_epoch: float | None = None
     freeze_bn_stats_epoch: float | None = None
