@@ -122,19 +122,20 @@ def test_convert_puts_weights_on_the_int8_grid_and_keeps_the_logits():
     assert len(scales) == 2 * 6 + 2 + 3  # 6 Linear per layer, pooler, classifier, 3 embeddings
 
 
-def test_ort_dynamic_int8_reproduces_the_converted_weights(tmp_path):
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_ort_dynamic_int8_reproduces_the_converted_weights(tmp_path, per_channel):
     onnx = pytest.importorskip("onnx")
     quantization = pytest.importorskip("onnxruntime.quantization")
     from onnx import numpy_helper
 
-    model = prepare_qat(_linear_model())
+    model = prepare_qat(_linear_model(), per_channel=per_channel)
     model(torch.randn(3, 16))
     convert_qat(model)
     torch.onnx.export(model, (torch.randn(2, 16),), tmp_path / "m.onnx", dynamo=False)
     quantization.quantize_dynamic(
         tmp_path / "m.onnx",
         tmp_path / "q.onnx",
-        per_channel=True,
+        per_channel=per_channel,
         weight_type=quantization.QuantType.QInt8,
     )
     inits = {
@@ -146,6 +147,7 @@ def test_ort_dynamic_int8_reproduces_the_converted_weights(tmp_path):
         prefix = f"{idx}.weight_Transposed"
         q = inits[f"{prefix}_quantized"].float()
         assert inits[f"{prefix}_zero_point"].eq(0).all()
+        assert inits[f"{prefix}_scale"].numel() == (model[idx].out_features if per_channel else 1)
         dequant = q * inits[f"{prefix}_scale"]
         torch.testing.assert_close(dequant.t(), model[idx].weight.detach(), atol=1e-7, rtol=1e-6)
     # and ORT runs it: only the activations' dynamic uint8 rounding differs from PyTorch

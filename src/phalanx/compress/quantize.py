@@ -29,6 +29,7 @@ with warnings.catch_warnings():
     import torch.ao.nn.qat as nnqat
     from torch.ao.quantization import (
         FakeQuantize,
+        MovingAverageMinMaxObserver,
         MovingAveragePerChannelMinMaxObserver,
         QConfig,
         disable_observer,
@@ -63,12 +64,25 @@ _WEIGHT_FAKE_QUANT = FakeQuantize.with_args(
 )
 
 
-def int8_weight_fake_quant() -> FakeQuantize:
-    """Per-output-channel symmetric int8 fake-quant (scale = channel absmax / 127)."""
-    return _WEIGHT_FAKE_QUANT()
+_TENSOR_FAKE_QUANT = FakeQuantize.with_args(
+    observer=MovingAverageMinMaxObserver,
+    averaging_constant=1.0,
+    quant_min=QMIN,
+    quant_max=QMAX,
+    dtype=torch.qint8,
+    qscheme=torch.per_tensor_symmetric,
+)
 
 
-_QCONFIG = QConfig(activation=nn.Identity, weight=_WEIGHT_FAKE_QUANT)
+def int8_weight_fake_quant(per_channel: bool = True) -> FakeQuantize:
+    """Symmetric int8 fake-quant: scale = absmax / 127 per output channel (or per tensor)."""
+    return _WEIGHT_FAKE_QUANT() if per_channel else _TENSOR_FAKE_QUANT()
+
+
+_QCONFIGS = {
+    True: QConfig(activation=nn.Identity, weight=_WEIGHT_FAKE_QUANT),
+    False: QConfig(activation=nn.Identity, weight=_TENSOR_FAKE_QUANT),
+}
 
 
 class DynamicActivationFakeQuant(nn.Module):
@@ -112,9 +126,9 @@ class QATEmbedding(nn.Embedding):
         )  # fmt: skip
 
     @classmethod
-    def from_embedding(cls, emb: nn.Embedding) -> QATEmbedding:
+    def from_embedding(cls, emb: nn.Embedding, per_channel: bool = True) -> QATEmbedding:
         emb.__class__ = cls  # same parameters and hooks, new forward
-        emb.weight_fake_quant = int8_weight_fake_quant().to(emb.weight.device)
+        emb.weight_fake_quant = int8_weight_fake_quant(per_channel).to(emb.weight.device)
         return emb
 
 
@@ -143,12 +157,15 @@ def prepare_qat(
     submodules: Sequence[str] | None = None,
     quantize_embeddings: bool = False,
     quantize_activations: bool = False,
+    per_channel: bool = True,
 ) -> nn.Module:
     """Fake-quantize the weights of every ``nn.Linear`` (and embeddings if asked), in place.
 
     exclude_module_types: class names (or classes) left in float, e.g. ``["LayerNorm"]``.
     submodules: dotted names to restrict QAT to (default: the whole model).
     quantize_activations: also fake-quantize each Linear's input as ORT does at run time.
+    per_channel: one scale per output channel (ORT ``quantize_dynamic(per_channel=True)``);
+    False: one per weight tensor (ORT's default ``per_channel=False``).
     Scales follow the weights until ``freeze_observers``. Returns ``model``.
     """
     excluded = _type_names(exclude_module_types)
@@ -174,9 +191,9 @@ def prepare_qat(
     for name in targets:
         child = model.get_submodule(name)
         if isinstance(child, nn.Embedding):
-            QATEmbedding.from_embedding(child)
+            QATEmbedding.from_embedding(child, per_channel)
             continue
-        child.qconfig = _QCONFIG
+        child.qconfig = _QCONFIGS[per_channel]
         qat = QATLinear.from_float(child)
         del child.qconfig
         qat.to(child.weight.device)
@@ -217,10 +234,14 @@ def _on_grid(module: nn.Module) -> torch.Tensor:
         if fq.observer_enabled[0]:
             fq(module.weight)  # refresh scale / zero_point from the current weight
         scale, zero_point = fq.scale, fq.zero_point
+        w = module.weight
+        if not fq.is_per_channel:
+            return torch.fake_quantize_per_tensor_affine(
+                w, float(scale), int(zero_point), fq.quant_min, fq.quant_max
+            )
         return torch.fake_quantize_per_channel_affine(
-            module.weight, scale.to(module.weight.device), zero_point.to(module.weight.device),
-            fq.ch_axis, fq.quant_min, fq.quant_max,
-        )  # fmt: skip
+            w, scale.to(w.device), zero_point.to(w.device), fq.ch_axis, fq.quant_min, fq.quant_max
+        )
 
 
 def convert_qat(model: nn.Module) -> nn.Module:
