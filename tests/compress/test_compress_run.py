@@ -199,3 +199,22 @@ def test_sparta_trains_on_a_structurally_pruned_compress_output(tiny_base, tmp_p
     clf = load_classifier(out)
     assert clf.model.bert.encoder.layer[1].intermediate.dense.weight.shape == (32, 32)
     assert clf.classify(["a good movie"]).shape == (1, 2)
+
+
+def test_train_sparta_on_a_pruned_base_keeps_pruned_weights_zero(tiny_base, tmp_path):
+    """`phalanx train --method sparta` on a pruned base: no delta revives a zeroed weight."""
+    from phalanx.training import TrainConfig, train
+
+    base = sparsify(tiny_base("bert"), tmp_path / "sparse", 0.6)
+    opts = run_options(base, toy_data(tmp_path), tmp_path / "run", epochs=2, lr=3e-2)
+    train(TrainConfig(method="sparta", method_options={"density": 0.5}, **opts))
+    clf = load_classifier(tmp_path / "run" / "adapter")
+    dense = load_file(str(base / "model.safetensors"))
+    merged = dict(clf.model.named_parameters())
+    moved = 0
+    for name, w in dense.items():
+        if name.startswith("bert.encoder") and name.endswith("weight") and w.dim() == 2:
+            now = merged[name].detach()
+            assert torch.equal(now[w == 0], torch.zeros_like(now[w == 0])), name
+            moved += int((now != w).sum())
+    assert moved > 0

@@ -109,6 +109,12 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         base = load_base_classifier(config.model, id2label, dtype=dtype, device="cpu")
         tokenizer = load_tokenizer(config.model, base, max_length=config.max_length)
         model = method.apply(base, config.method_config())
+        if config.method == "sparta":
+            # a pruned base (phalanx compress) stays pruned: no delta may revive a zeroed weight
+            from ..compress.prune import restrict_sparta_to_unpruned
+
+            if dropped := restrict_sparta_to_unpruned(model):
+                log.info("SpaRTA: %d delta positions on pruned (zero) weights dropped", dropped)
     line = _trainable_line(model)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if main:
