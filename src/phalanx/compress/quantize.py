@@ -248,7 +248,11 @@ def convert_qat(model: nn.Module) -> nn.Module:
     """Replace every QAT module by its float class with weights rounded onto the int8 grid.
 
     The result is a plain model (no fake-quant) ready for ONNX export; quantizing that export
-    with ORT's per-channel dynamic int8 reproduces the trained weights. In place; returns it.
+    with ORT's dynamic int8 (same ``per_channel``) reproduces the trained weights exactly when
+    each channel's largest weight sits at +-127 steps, which holds while observers are live.
+    After ``freeze_observers``, ORT re-derives scales from the converted weights, so channels
+    that shrank below their frozen range land on a finer grid (within half an ORT step).
+    In place; returns the model.
     """
     replaced = 0
     for parent in list(model.modules()):
