@@ -229,3 +229,16 @@ def test_quantize_dynamic_int8_is_close_to_float_and_skips_named_modules():
         quantized = q(input_ids=ids).logits
     torch.testing.assert_close(quantized, dense, atol=0.02, rtol=0.0)
     assert not torch.equal(quantized, dense)
+
+
+def test_quantize_dynamic_int8_keeps_converted_qat_weights_exactly():
+    model = prepare_qat(_linear_model())
+    model(torch.randn(3, 16))
+    convert_qat(model)
+
+    q = quantize_dynamic_int8(model)
+
+    for idx in (0, 2):
+        weight = q[idx].weight()
+        assert weight.int_repr().abs().max() == 127
+        torch.testing.assert_close(weight.dequantize(), model[idx].weight.detach(), atol=0, rtol=0)

@@ -31,6 +31,7 @@ with warnings.catch_warnings():
         FakeQuantize,
         MovingAverageMinMaxObserver,
         MovingAveragePerChannelMinMaxObserver,
+        PerChannelMinMaxObserver,
         QConfig,
         disable_observer,
         per_channel_dynamic_qconfig,
@@ -279,18 +280,29 @@ def convert_qat(model: nn.Module) -> nn.Module:
     return model
 
 
+# torch's default symmetric int8 range is [-128, 127] (scale absmax / 127.5); [-127, 127] is
+# ORT's and QAT's grid, so a convert_qat model keeps its weights exactly
+_DYNAMIC_QCONFIG = QConfig(
+    activation=per_channel_dynamic_qconfig.activation,
+    weight=PerChannelMinMaxObserver.with_args(
+        dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=QMIN, quant_max=QMAX
+    ),
+)
+
+
 def quantize_dynamic_int8(model: nn.Module, *, skip: Iterable[str] = ()) -> nn.Module:
     """A copy of ``model`` with int8 dynamic-quantized Linear layers, for PyTorch CPU inference.
 
-    Per-channel int8 weights and per-batch uint8 activations (``torch.ao`` dynamic
-    quantization, fbgemm / x86 kernels). ``skip``: module names kept in float (e.g. the head).
+    Per-channel symmetric int8 weights on the grid QAT trains for and per-batch uint8
+    activations (``torch.ao`` dynamic quantization, fbgemm / x86 kernels), so a
+    ``convert_qat`` model keeps its weights exactly. ``skip``: module names kept in float.
     """
     skipped = set(skip)
     missing = sorted(skipped - {n for n, _ in model.named_modules()})
     if missing:
         raise ValueError(f"skip names {missing} are not modules of {type(model).__name__}")
     # a None qconfig by module name keeps that module (and its children) in float
-    qconfig: dict = {nn.Linear: per_channel_dynamic_qconfig, **dict.fromkeys(skipped)}
+    qconfig: dict = {nn.Linear: _DYNAMIC_QCONFIG, **dict.fromkeys(skipped)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)  # quantized-tensor deprecation notices
