@@ -127,6 +127,12 @@ def test_concurrent_requests_are_batched_and_match_the_classification_api(server
     assert forwards < len(jobs) / 2, f"{forwards} forwards for {len(jobs)} requests"
 
 
+def test_a_body_larger_than_the_limits_allow_is_refused_unread(client):
+    body = b'{"texts": ["' + b"x" * 20_000 + b'"]}'  # > 8 texts x 200 chars, escaped
+    r = client.post("/v1/classify", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["limit"] == "max_body_bytes"
+
+
 def test_metrics_count_requests_latency_and_batches(client):
     client.post("/v1/classify", json={"texts": ["a charming journey"]})
     client.post("/v1/classify", json={"texts": []})

@@ -99,7 +99,9 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
     )
     app.state.registry, app.state.config, app.state.metrics = registry, config, metrics
 
-    app.add_middleware(GuardAndMeasure, metrics=metrics, api_key=api_key)
+    # the largest valid body: every text at the limit, escaped (6 bytes/char at worst)
+    max_body = config.max_texts_per_request * (6 * config.max_chars_per_text + 64) + 4096
+    app.add_middleware(GuardAndMeasure, metrics=metrics, api_key=api_key, max_body_bytes=max_body)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

@@ -22,11 +22,23 @@ OPEN_ROUTES = ("/healthz",)
 
 
 class GuardAndMeasure:
-    """Refuse requests without the API key (but /healthz); count and time every request."""
+    """Refuse requests without the API key (but /healthz) and bodies declared larger than
+    ``max_body_bytes`` (before reading them); count and time every request."""
 
-    def __init__(self, app: Any, metrics: ServeMetrics, api_key: str | None = None):
+    def __init__(
+        self,
+        app: Any,
+        metrics: ServeMetrics,
+        api_key: str | None = None,
+        max_body_bytes: int | None = None,
+    ):
         self.app, self.metrics = app, metrics
         self.key = api_key.encode() if api_key else None
+        self.max_body = max_body_bytes
+
+    def _too_large(self, scope: dict) -> bool:
+        length = Headers(scope=scope).get("content-length", "")
+        return bool(self.max_body and length.isdigit() and int(length) > self.max_body)
 
     def _key_ok(self, scope: dict) -> bool:
         headers = Headers(scope=scope)
@@ -58,6 +70,14 @@ class GuardAndMeasure:
                      "(or open the page as /?api_key=...)"},
                     status_code=401,
                     headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
+                await response(scope, receive, send_and_record)
+            elif self._too_large(scope):
+                response = JSONResponse(
+                    {"error": f"request body over {self.max_body} bytes (max_texts_per_request "
+                     "x max_chars_per_text allows no more): split the request",
+                     "limit": "max_body_bytes", "value": self.max_body},
+                    status_code=413,
                 )  # fmt: skip
                 await response(scope, receive, send_and_record)
             else:
