@@ -9,6 +9,11 @@ Traffic goes to 127.0.0.1 only.
 
     python benchmarks/serve_load.py                                  # trains nothing
     python benchmarks/serve_load.py --adapter runs/serve_adapter/adapter --clients 16
+    python benchmarks/serve_load.py --device cuda --threads 4    # where a GPU is lent
+
+On a CPU, MiniLM in fp32 is compute-bound even for one sentence (about 0.6 GFLOP each), so
+batching saves only the per-request and per-forward overheads; the large gains are on GPUs,
+where a one-sentence forward leaves the device mostly idle.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def start_server(adapter: Path, batching: bool, args, log: Path) -> tuple[subpro
         sys.executable, "-m", "phalanx", "-q", "serve", f"bench={adapter}",
         "--port", str(port), "--max-batch-size", str(args.max_batch_size),
         "--max-wait-ms", str(args.max_wait_ms), "--batching" if batching else "--no-batching",
-        "--threads", str(args.threads),
+        "--threads", str(args.threads), "--device", args.device,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "PHALANX_API_KEY"}
     with open(log, "wb") as out:  # a file, not a pipe: uvicorn's access log never blocks
@@ -158,6 +163,7 @@ def main() -> None:
         "--threads", type=int, default=1, help="server's torch threads (1: shared 2-core box)"
     )
     p.add_argument("--rounds", type=int, default=2, help="batched, unbatched, batched, ...")
+    p.add_argument("--device", default="cpu", help="the server's device (cpu, cuda, ...)")
     args = p.parse_args()
     if args.clients < 1 or args.duration <= 0:
         p.error("--clients must be >= 1 and --duration > 0")
