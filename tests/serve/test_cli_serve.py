@@ -72,3 +72,9 @@ def test_serve_user_errors_are_one_line_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_without_the_serve_extra_the_cli_says_what_to_install(adapters, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if FastAPI were not installed
+    assert main(["serve", str(adapters["pos"])]) == 2
+    assert "pip install 'phalanx[serve]'" in capsys.readouterr().err

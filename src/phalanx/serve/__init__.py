@@ -1,7 +1,9 @@
 """``phalanx serve``: an HTTP classification service with micro-batching.
 
 Needs the ``serve`` extra (``pip install 'phalanx[serve]'``: FastAPI, uvicorn,
-prometheus-client); importing this package without it raises an ImportError saying so.
+prometheus-client). Names are imported on first use, so ``phalanx --help`` and
+``ServeConfig`` work without the extra; the server's parts raise an ImportError saying
+what to install.
 
 Example:
     >>> from phalanx.serve import BackgroundServer, ModelRegistry, ServeConfig, create_app
@@ -12,18 +14,10 @@ Example:
 
 from __future__ import annotations
 
-try:
-    import fastapi  # noqa: F401
-    import prometheus_client  # noqa: F401
-    import uvicorn  # noqa: F401
-except ImportError as err:  # pragma: no cover - depends on the environment
-    raise ImportError(f"phalanx serve needs {err.name}: pip install 'phalanx[serve]'") from err
+import importlib
+from typing import Any
 
-from .app import create_app
-from .batching import MicroBatcher, QueueFullError
 from .config import ServeConfig
-from .models import ModelRegistry, ServedModel, parse_model_spec, resident_bytes
-from .server import BackgroundServer, run_server
 
 __all__ = [
     "BackgroundServer",
@@ -37,3 +31,32 @@ __all__ = [
     "resident_bytes",
     "run_server",
 ]
+
+_WHERE = {
+    "BackgroundServer": "server",
+    "MicroBatcher": "batching",
+    "ModelRegistry": "models",
+    "QueueFullError": "batching",
+    "ServedModel": "models",
+    "create_app": "app",
+    "parse_model_spec": "models",
+    "resident_bytes": "models",
+    "run_server": "server",
+}
+
+
+def require_serve_deps() -> None:
+    """Raise an ImportError naming the extra when FastAPI, uvicorn or prometheus-client lack."""
+    for name in ("fastapi", "uvicorn", "prometheus_client"):
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ImportError(f"phalanx serve needs {name}: pip install 'phalanx[serve]'") from err
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'phalanx.serve' has no attribute {name!r}")
+    if _WHERE[name] in ("app", "server"):
+        require_serve_deps()
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -69,11 +69,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not models:
         raise CliError("give at least one adapter, run or export folder: phalanx serve PATH")
     config = ServeConfig.from_dict({**options, "models": list(models)})
-    try:
-        from . import create_app, run_server
-        from .models import ModelRegistry
-    except ImportError as err:
-        raise CliError(str(err)) from None
+    from . import require_serve_deps
+
+    require_serve_deps()  # before loading models: an ImportError is a one-line exit 2
+    from .app import create_app
+    from .models import ModelRegistry
+    from .server import run_server
+
     if config.threads:
         import torch
 
