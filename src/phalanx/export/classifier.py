@@ -50,8 +50,16 @@ class ExportClassifier(TextClassifier):
         self.max_length = self.pipeline.max_length
         self.tokenizer = self.pipeline.tokenizer
         self.device = torch.device("cpu")
-        self.model = None
+        self.model = self._no_pairs
         self.batch_size = batch_size
+
+    def _no_pairs(self, **_: object):
+        """Stands in for ``model(**encoding)``: only tokenized sentence pairs reach it."""
+        raise ValueError(
+            f"{self.adapter}: sentence pairs without an input template need token_type_ids, "
+            "which an export does not take; evaluate the adapter folder instead, or train "
+            "with an --input-template that joins the two texts"
+        )
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
         """Logits for already tokenized inputs (as ``TextClassifier.__call__``)."""
