@@ -66,6 +66,9 @@ def load_base_classifier(
         model = load_pruned(path, dtype=resolve_dtype(dtype, device), id2label=id2label)
         model.config.problem_type = "single_label_classification"
         return model.to(device)
+    # a base whose checkpoint already has a head of another label count gets a fresh head
+    # (the adapter or the trainer sets it) instead of a size-mismatch error
+    kwargs.setdefault("ignore_mismatched_sizes", True)
     model = AutoModelForSequenceClassification.from_pretrained(
         path,
         num_labels=len(id2label),
