@@ -9,6 +9,7 @@ Example:
 
 from . import compress  # callable: phalanx.compress(recipe=..., ...) runs a recipe
 from .classifier import TextClassifier, load_classifier
+from .export import Pipeline, is_export
 from .methods.sparta import (
     SpaRTAConfig,
     SpaRTAforSequenceClassification,
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Evaluation",
+    "Pipeline",
     "SpaRTAConfig",
     "SpaRTAModel",
     "SpaRTAforSequenceClassification",
@@ -32,6 +34,7 @@ __all__ = [
     "compress",
     "get_method",
     "get_sparta_model",
+    "is_export",
     "load_classifier",
     "method_names",
     "read_sparta_adapter",
