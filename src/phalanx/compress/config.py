@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..training.config import TrainConfig
+from ..training.config import TrainConfig, refuse_unknown_options
 
 __all__ = ["COMPRESS_METHODS", "CompressConfig"]
 
@@ -121,14 +120,7 @@ class CompressConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompressConfig:
         """Build from a mapping; unknown keys are refused with the closest valid name."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(
-                    f"unknown compress option {key!r}{hint} Valid options: {', '.join(known)}"
-                )
+        refuse_unknown_options(cls, data, "compress")
         return cls(**data)
 
 

@@ -250,14 +250,7 @@ class TrainConfig:
             raise ValueError(
                 f"a training config must be a mapping of options, got {type(data).__name__}"
             )
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(
-                    f"unknown training option {key!r}{hint} Valid options: {', '.join(known)}"
-                )
+        refuse_unknown_options(cls, data, "training")
         return cls(**data)
 
     @classmethod
@@ -319,3 +312,14 @@ def field_docs(cls: type) -> dict[str, str]:
         ):
             docs[prev.target.id] = " ".join(node.value.value.split())
     return docs
+
+
+def refuse_unknown_options(cls: type, data: dict[str, Any], what: str) -> None:
+    """Refuse keys of ``data`` that are not fields of dataclass ``cls``, naming the closest."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            valid = ", ".join(known)
+            raise ValueError(f"unknown {what} option {key!r}{hint} Valid options: {valid}")
