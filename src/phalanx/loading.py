@@ -10,7 +10,13 @@ import torch
 
 from .archs import arch_spec
 
-__all__ = ["load_base_classifier", "load_tokenizer", "resolve_dtype", "resolve_model"]
+__all__ = [
+    "load_base_classifier",
+    "load_tokenizer",
+    "resolve_dtype",
+    "resolve_model",
+    "tokenizer_source",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,41 @@ def load_base_classifier(
     return model.to(device)
 
 
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def tokenizer_source(name_or_path: str) -> str:
+    """Where the tokenizer of ``name_or_path`` lives.
+
+    A model folder saved without tokenizer files (a phalanx ``full`` fine-tune keeps only
+    the weights) takes the tokenizer of the base model its ``phalanx.json`` records. This
+    matters: given such a folder, ``AutoTokenizer`` silently builds a 5-token vocabulary
+    that maps every word to [UNK], and training on it learns nothing.
+    """
+    import json
+
+    path = Path(resolve_model(name_or_path))
+    if not path.is_dir() or any((path / f).is_file() for f in _TOKENIZER_FILES):
+        return str(path)
+    meta = path / "phalanx.json"
+    base = json.loads(meta.read_text()).get("base_model") if meta.is_file() else None
+    if not base or Path(resolve_model(base)).resolve() == path.resolve():
+        raise ValueError(
+            f"{str(path)!r} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...) and "
+            "no phalanx.json naming its base model; save the tokenizer into the folder "
+            "(tokenizer.save_pretrained) or pass the original model"
+        )
+    return tokenizer_source(base)
+
+
 def load_tokenizer(name_or_path: str, model=None, max_length: int | None = None):
     """A tokenizer with the padding side of the model family and a pad token.
 
@@ -90,7 +131,7 @@ def load_tokenizer(name_or_path: str, model=None, max_length: int | None = None)
     from transformers import AutoTokenizer
 
     side = arch_spec(model).padding_side if model is not None else "right"
-    tok = AutoTokenizer.from_pretrained(resolve_model(name_or_path), padding_side=side)
+    tok = AutoTokenizer.from_pretrained(tokenizer_source(name_or_path), padding_side=side)
     if tok.pad_token is None:
         if tok.eos_token is None:
             raise ValueError(f"tokenizer of {name_or_path} has neither a pad nor an EOS token")

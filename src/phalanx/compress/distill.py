@@ -86,7 +86,7 @@ def load_teacher(source: str, labels: Sequence[str], device: str = "cpu") -> Tea
 def _hf_teacher(source: str, labels: list[str], device: str) -> Teacher:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..loading import resolve_model
+    from ..loading import resolve_model, tokenizer_source
 
     resolved = resolve_model(source)
     path = Path(resolved).expanduser()
@@ -97,7 +97,7 @@ def _hf_teacher(source: str, labels: list[str], device: str) -> Teacher:
         )
     try:
         model = AutoModelForSequenceClassification.from_pretrained(resolved).to(device).eval()
-        tok = AutoTokenizer.from_pretrained(resolved)
+        tok = AutoTokenizer.from_pretrained(tokenizer_source(resolved))
     except OSError as err:
         raise FileNotFoundError(f"cannot load teacher {source!r}: {err}") from None
     id2label = {int(k): v for k, v in model.config.id2label.items()}
