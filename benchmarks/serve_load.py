@@ -124,6 +124,28 @@ def batch_stats(url: str) -> tuple[float, float]:
     return forwards, texts
 
 
+def model_ceiling(adapter: Path, texts: list[str], args, n: int = 256) -> dict:
+    """The classifier alone (no HTTP), same device and threads as the server: ms per text
+    at batch 1 and at --max-batch-size over the same sentences in arrival order. Their
+    ratio bounds what any micro-batching can gain on this machine (it also saves the
+    per-request HTTP work, which this leaves out)."""
+    import torch
+
+    import phalanx
+
+    torch.set_num_threads(args.threads)
+    clf = phalanx.load_classifier(adapter, device=args.device)
+    sample = texts[:n]
+    best = {1: float("inf"), args.max_batch_size: float("inf")}
+    for _ in range(2):
+        for b in best:
+            t0 = time.perf_counter()
+            for i in range(0, n, b):
+                clf.classify(sample[i : i + b], batch_size=b)
+            best[b] = min(best[b], (time.perf_counter() - t0) * 1000 / n)
+    return {"batch1_ms": best[1], "batched_ms": best[args.max_batch_size]}
+
+
 def run_mode(adapter: Path, batching: bool, texts: list[str], args, log: Path) -> dict:
     proc, url = start_server(adapter, batching, args, log)
     try:
@@ -177,6 +199,11 @@ def main() -> None:
         print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5 min), "
               f"{os.cpu_count()} cores; {args.clients} clients, {args.duration:g} s per mode, "
               f"1 sentence per request, adapter {adapter}")  # fmt: skip
+        ceiling = model_ceiling(Path(adapter), texts, args)
+        print(f"model alone, {args.threads} thread(s): {ceiling['batch1_ms']:.1f} ms/text at "
+              f"batch 1, {ceiling['batched_ms']:.1f} at batch {args.max_batch_size}: batching "
+              f"can gain at most {ceiling['batch1_ms'] / ceiling['batched_ms']:.2f}x in the "
+              "model itself")  # fmt: skip
         log = Path(tmp) / "server.log"
         rows = []
         for k in range(args.rounds):  # alternating, so a change in machine load hits both
