@@ -49,14 +49,19 @@ def main() -> None:
         if name in BARS:
             ok = "met" if acc >= BARS[name] else "MISSED"
             bar = f">= {100 * BARS[name]:.1f}%: {ok}"
-        if name == "qat" and "fp32" in runs:
-            gap = runs["fp32"]["test"]["accuracy"] - acc
-            bar = (
-                f"fp32 - int8 = {100 * gap:+.2f} pts (<= 1.0: {'met' if gap <= 0.01 else 'MISSED'})"
-            )
+        if name == "qat":
+            # "test" is the converted model (int8-grid weights, float activations); the int8
+            # figure quantizes the activations too, per batch, as ONNX Runtime does
             dyn = run.get("test_int8_dynamic", {}).get("accuracy")
             if dyn is not None:
-                bar += f"; torch int8-dynamic {100 * dyn:.2f}%"
+                bar = f"int8 (weights and activations) {100 * dyn:.2f}%"
+                acc_int8 = dyn
+            else:
+                acc_int8 = acc
+            if "fp32" in runs:
+                gap = runs["fp32"]["test"]["accuracy"] - acc_int8
+                ok = "met" if gap <= 0.01 else "MISSED"
+                bar += f"; fp32 run - int8 = {100 * gap:+.2f} pts (<= 1.0: {ok})"
         sparsity = run.get("sparsity")
         shown = "-" if sparsity is None else f"{100 * sparsity:.1f}%"
         rows.append((name, f"{100 * acc:.2f}%", shown, shape, bar))
