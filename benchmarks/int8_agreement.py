@@ -18,23 +18,14 @@ from pathlib import Path
 import numpy as np
 
 
-def _exports(model: Path, work: Path) -> tuple[Path, Path]:
-    from phalanx.export import export_onnx, is_export, quantize_export
-
-    fp32, int8 = work / "onnx-fp32", work / "onnx-int8"
-    if not is_export(fp32):
-        export_onnx(model, fp32, overwrite=True)
-    if not is_export(int8):
-        quantize_export(fp32, int8, "int8", overwrite=True)
-    return fp32, int8
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", help="adapter folders or compress outputs")
     p.add_argument("--work", default="runs/int8_agreement", help="where the exports are kept")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     args = p.parse_args()
+    from cpu_inference import _exports  # the same fp32 + dynamic-int8 export pair
+
     from phalanx.data import load_data
     from phalanx.export import Pipeline
 
