@@ -6,8 +6,9 @@ Engines, each timed on one full pass over the sentences:
 - ``hf-pipeline``: transformers ``pipeline("text-classification")`` on the merged PyTorch
   model (what a user would write), fed the whole list with ``batch_size``;
 - ``phalanx-torch``: ``phalanx.export.Pipeline`` on the adapter folder (PyTorch);
-- ``onnx-fp32`` / ``onnx-int8``: the Pipeline on the fp32 export and its int8 (dynamic)
-  copy; ``--pruned DIR`` adds an export or adapter folder (a structurally pruned model).
+- ``onnx-fp32`` / ``onnx-int8`` / ``onnx-int8-token``: the Pipeline on the fp32 export, its
+  dynamic int8 copy and its per-token int8 copy (calibrated on 256 training sentences);
+  ``--pruned DIR`` adds an export or adapter folder (a structurally pruned model).
 
 The engines take turns inside every repeat (round-robin), so they see the same load on a
 shared machine; the median of the repeats is reported with the ratio to hf-pipeline.
@@ -29,15 +30,20 @@ from pathlib import Path
 import numpy as np
 
 
-def _exports(adapter: Path, work: Path) -> tuple[Path, Path]:
+def _exports(adapter: Path, work: Path) -> tuple[Path, Path, Path]:
+    """fp32, dynamic int8 and per-token int8 exports of ``adapter`` (made once, under work)."""
+    from phalanx.data import load_data
     from phalanx.export import export_onnx, is_export, quantize_export
 
-    fp32, int8 = work / "onnx-fp32", work / "onnx-int8"
+    fp32, int8, token = work / "onnx-fp32", work / "onnx-int8", work / "onnx-int8-token"
     if not is_export(fp32):
         export_onnx(adapter, fp32, overwrite=True)
     if not is_export(int8):
         quantize_export(fp32, int8, "int8", overwrite=True)
-    return fp32, int8
+    if not is_export(token):  # calibrated as `phalanx export` does: on training sentences
+        calibration = load_data("rotten_tomatoes").train.texts[:256]
+        quantize_export(fp32, token, "int8-token", calibration, overwrite=True)
+    return fp32, int8, token
 
 
 def _hf_engine(adapter: Path, batch_size: int) -> Callable[[list[str]], np.ndarray]:
@@ -110,7 +116,7 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     adapter = Path(args.adapter)
-    fp32, int8 = _exports(adapter, Path(args.work))
+    fp32, int8, token = _exports(adapter, Path(args.work))
     template = read_export_meta(fp32).get("input_template")
     print(f"load average: {os.getloadavg()}; cpus: {os.cpu_count()}")
     for bs in args.batch_sizes:
@@ -122,6 +128,7 @@ def main() -> None:
             "phalanx-torch": _pipeline_engine(adapter, bs, args.threads),
             "onnx-fp32": _pipeline_engine(fp32, bs, args.threads),
             "onnx-int8": _pipeline_engine(int8, bs, args.threads),
+            "onnx-int8-token": _pipeline_engine(token, bs, args.threads),
         }
         if args.pruned:
             engines["pruned"] = _pipeline_engine(Path(args.pruned), bs, args.threads)
@@ -147,8 +154,9 @@ def _report(bs: int, n: int, times, preds, labels) -> None:
         acc = float((preds[name] == labels).mean())
         runs = " ".join(f"{t:.2f}" for t in ts)
         print(f"{name:<15}{rate:>10.1f}{rate / base:>7.2f}x{100 * acc:>9.2f}%  {runs}")
-    agree = float((preds["onnx-int8"] == preds["onnx-fp32"]).mean())
-    print(f"int8 vs fp32 prediction agreement: {100 * agree:.2f}%")
+    for name in ("onnx-int8", "onnx-int8-token"):
+        agree = float((preds[name] == preds["onnx-fp32"]).mean())
+        print(f"{name} vs fp32 prediction agreement: {100 * agree:.2f}%")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from phalanx import load_classifier
 from phalanx.cli import main
@@ -79,3 +80,27 @@ def test_export_user_errors_exit_2_in_one_line(adapter_and_export, tmp_path, cap
     assert "does not exist" in capsys.readouterr().err
     assert main(["classify", str(export), "good", "--device", "cuda"]) == 2
     assert "runs on cpu" in capsys.readouterr().err
+
+
+def test_token_int8_export_without_recorded_data_falls_back_to_random_words(
+    adapter_and_export, tmp_path, capsys
+):
+    # the tiny adapter records no training dataset: int8-token still exports (int8-static
+    # would refuse), and a recorded dataset that cannot be read is not fatal either
+    adapter, _ = adapter_and_export("bert", "lora")
+    out = tmp_path / "token"
+    assert main(["export", str(adapter), "-o", str(out), "--quantize", "int8-token"]) == 0
+    assert read_export_meta(out)["quantization"] == "int8-token"
+    assert main(["classify", str(out), SENTENCES[0], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["label"] in ("negative", "positive")
+    missing = tmp_path / "no-such.csv"
+    moved = tmp_path / "moved"
+    shutil.copytree(adapter, moved)
+    meta = json.loads((moved / "phalanx.json").read_text())
+    meta["training"] = {**(meta.get("training") or {}), "dataset": str(missing)}
+    (moved / "phalanx.json").write_text(json.dumps(meta))
+    assert main(["export", str(moved), "-o", str(tmp_path / "y"), "--quantize", "int8-token"]) == 0
+    assert "using random vocabulary words" in capsys.readouterr().out
+    rc = main(["export", str(adapter), "-o", str(tmp_path / "x"), "--quantize", "int8-token",
+               "--calibration", str(missing)])  # fmt: skip
+    assert rc == 2 and str(missing) in capsys.readouterr().err  # an explicit source must load
