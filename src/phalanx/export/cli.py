@@ -37,7 +37,7 @@ def add_export(sub, add) -> None:
         choices=["int8", "int8-dynamic", "int8-static", "int8-token"],
         help="int8 weights: int8 = int8-dynamic (fastest); int8-static calibrates on "
         "--calibration; int8-token scales each token's activations and keeps outlier "
-        "channels in fp32 (closest to fp32, ~15%% slower than int8)",
+        "channels in fp32 (closest to fp32, ~10%% slower than int8)",
     )
     p.add_argument("--opset", type=int, metavar="N", help="ONNX opset version (default: 17)")
     p.add_argument(

@@ -121,7 +121,7 @@ def export_onnx(
         opset: ONNX opset version (14 or newer).
         quantize: None (fp32), ``"int8"`` / ``"int8-dynamic"``, ``"int8-static"`` (needs
             ``calibration_texts``) or ``"int8-token"`` (per-token activation scales; closest
-            to fp32, about 15% slower than dynamic).
+            to fp32, about 10% slower than dynamic).
         exporter: ``"torchscript"`` (default) or ``"dynamo"`` (needs onnxscript).
 
     Example:

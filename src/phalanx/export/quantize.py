@@ -3,7 +3,7 @@
 - dynamic: int8 weights, activations quantized on the fly per batch (no data needed);
 - static: activation ranges calibrated on a subset of texts (QDQ format);
 - token: one activation scale per token, outlier channels in fp32 (``pertoken.py``): the
-  most faithful to fp32, about 15% slower than dynamic.
+  most faithful to fp32, about 10% slower than dynamic.
 
 Only MatMul/Gemm are quantized: they hold nearly all the compute of a transformer, and
 quantizing LayerNorm/Softmax/Add inputs costs accuracy without saving time on CPU.
