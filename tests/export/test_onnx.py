@@ -47,6 +47,26 @@ def test_onnx_logits_match_pytorch(adapter_and_export, arch, method):
     assert want.std() > 1e-3  # the adapter is not a no-op: parity is not trivially true
 
 
+def test_bert_exports_compute_the_last_layer_for_the_first_token_only(adapter_and_export):
+    # its head reads position 0 only; decoders pool the last token and keep the full layer
+    _, bert = adapter_and_export("bert", "lora")
+    _, llama = adapter_and_export("llama", "lora")
+    assert read_export_meta(bert)["first_token_last_layer"] is True
+    assert read_export_meta(llama)["first_token_last_layer"] is False
+    # the last layer's FFN runs on [batch, 1, hidden]; the first layer's on every token
+    import onnxruntime as ort
+
+    model = onnx.load(str(bert / "model.onnx"))
+    ffn = [
+        n.output[0] for n in model.graph.node if n.op_type == "MatMul" and "intermediate" in n.name
+    ]
+    model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in ffn)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ids = np.array([[2, 5, 6, 7, 8, 3]] * 2, dtype=np.int64)
+    first, last = session.run([ffn[0], ffn[-1]], {"input_ids": ids, "attention_mask": ids * 0 + 1})
+    assert first.shape[:2] == (2, 6) and last.shape[:2] == (2, 1)
+
+
 def test_decoder_prompt_tokens_fold_into_the_export(adapter_and_export):
     # virtual tokens sit before a decoder's left padding (as in peft): compare one at a time
     adapter, export = adapter_and_export("llama", "ptuning")

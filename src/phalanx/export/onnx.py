@@ -59,7 +59,11 @@ def _empty_id(tok: Any) -> int:
     return int(tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id)
 
 
-def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: str) -> None:
+def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: str) -> bool:
+    """Export ``merged.module`` to ``file``; returns whether the last layer was reduced to
+    the first token (BERT-family heads read nothing else; see first_token.py)."""
+    from .first_token import first_token_last_layer
+
     sample = _encode(merged, _PROBE[:2], 32)
     args = (torch.from_numpy(sample["input_ids"]), torch.from_numpy(sample["attention_mask"]))
     names = ["input_ids", "attention_mask"]
@@ -78,8 +82,9 @@ def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: st
         kwargs["dynamic_axes"] = {**{n: axes for n in names}, "logits": {0: "batch"}}
         kwargs["dynamo"] = False
         kwargs["do_constant_folding"] = True
+    model = getattr(merged.module, "model", merged.module)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), first_token_last_layer(model) as first:
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow
             torch.onnx.export(merged.module, args, str(file), **kwargs)
     except Exception as err:  # the exporters raise many types; name the model and the cause
@@ -88,6 +93,7 @@ def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: st
             f"with the {exporter} exporter at opset {opset}: {type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else 'no message'}"
         ) from err
+    return first
 
 
 def check_parity(merged: MergedClassifier, file: Path, max_length: int) -> float:
@@ -144,7 +150,7 @@ def export_onnx(
     clf = merged.classifier
     with atomic_folder(output, overwrite=overwrite) as tmp:
         model_file = tmp / MODEL_FILE
-        _torch_export(merged, model_file, opset, exporter)
+        first_token = _torch_export(merged, model_file, opset, exporter)
         diff = check_parity(merged, model_file, clf.max_length)
         if not diff <= PARITY_TOLERANCE:
             raise ValueError(
@@ -160,7 +166,8 @@ def export_onnx(
 
                 texts = render_inputs(clf.template, calibration_texts)
             quantize_onnx(model_file, mode, merged.tokenizer, clf.max_length, texts)
-        write_json(tmp / META_FILE, _metadata(merged, adapter, opset, exporter, mode, diff))
+        meta = _metadata(merged, adapter, opset, exporter, mode, diff)
+        write_json(tmp / META_FILE, {**meta, "first_token_last_layer": first_token})
     log.info("exported %s to %s (%s)", adapter, output, mode or "fp32")
     return Path(output)
 
