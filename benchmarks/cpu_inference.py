@@ -39,7 +39,7 @@ def _exports(adapter: Path, work: Path) -> tuple[Path, Path, Path]:
     if not is_export(fp32):
         export_onnx(adapter, fp32, overwrite=True)
     if not is_export(int8):
-        quantize_export(fp32, int8, "int8", overwrite=True)
+        quantize_export(fp32, int8, "int8-dynamic", overwrite=True)
     if not is_export(token):  # calibrated as `phalanx export` does: on training sentences
         calibration = load_data("rotten_tomatoes").train.texts[:256]
         quantize_export(fp32, token, "int8-token", calibration, overwrite=True)

@@ -91,12 +91,19 @@ def test_export_folder_holds_model_tokenizer_and_metadata(adapter_and_export):
     assert dims == ["batch", "sequence"]  # dynamic batch and sequence axes
 
 
-@pytest.mark.parametrize("mode, op", [("int8", "MatMulInteger"), ("int8-static", "QuantizeLinear")])
+@pytest.mark.parametrize(
+    "mode, op",
+    [
+        ("int8", "MatMulInteger"),
+        ("int8-dynamic", "MatMulInteger"),
+        ("int8-static", "QuantizeLinear"),
+    ],
+)
 def test_int8_export_is_quantized_and_close_to_fp32(adapter_and_export, tmp_path, mode, op):
     _, fp32 = adapter_and_export("bert", "sparta")
     out = quantize_export(fp32, tmp_path / mode, mode, calibration_texts=SENTENCES * 4)
     meta = read_export_meta(out)
-    assert meta["quantization"] == ("int8-dynamic" if mode == "int8" else mode)
+    assert meta["quantization"] == ("int8-token" if mode == "int8" else mode)
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert op in ops
     got, want = _ort_logits(out, TEXTS), _ort_logits(fp32, TEXTS)

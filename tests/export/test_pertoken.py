@@ -21,7 +21,7 @@ def _logits(folder, texts=TEXTS, batch_size=3):
 def test_token_int8_is_closer_to_fp32_than_dynamic_int8(adapter_and_export, tmp_path, arch):
     _, fp32 = adapter_and_export(arch, "sparta")
     token = quantize_export(fp32, tmp_path / "token", "int8-token", calibration_texts=SENTENCES)
-    dynamic = quantize_export(fp32, tmp_path / "dynamic", "int8")
+    dynamic = quantize_export(fp32, tmp_path / "dynamic", "int8-dynamic")
     assert read_export_meta(token)["quantization"] == "int8-token"
     want = _logits(fp32)
     err_token = np.abs(_logits(token) - want).mean()

@@ -125,9 +125,9 @@ def export_onnx(
         adapter: the adapter folder (SpaRTA, head, LoRA, IA3, full, P-tuning, prompt tuning).
         output: the export folder to write (refused when not empty unless ``overwrite``).
         opset: ONNX opset version (14 or newer).
-        quantize: None (fp32), ``"int8"`` / ``"int8-dynamic"``, ``"int8-static"`` (needs
-            ``calibration_texts``) or ``"int8-token"`` (per-token activation scales; closest
-            to fp32, about 10% slower than dynamic).
+        quantize: None (fp32), ``"int8"`` = ``"int8-token"`` (per-token activation scales,
+            outlier channels from ``calibration_texts`` or random words; closest to fp32),
+            ``"int8-dynamic"`` (fastest) or ``"int8-static"`` (needs ``calibration_texts``).
         exporter: ``"torchscript"`` (default) or ``"dynamo"`` (needs onnxscript).
 
     Example:

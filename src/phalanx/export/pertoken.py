@@ -15,7 +15,7 @@ GELU outputs (never below -0.17) are shifted to x + 0.17 >= 0 and use the whole 
 projection's input was the largest remaining error.
 
 Weights: symmetric int8 per output channel. On seven MiniLM rotten_tomatoes classifiers the
-int8 / fp32 agreement rises from 96.3-98.2% to 99.1-99.8% for about 10% more time than the
+int8 / fp32 agreement rises from 96.3-98.2% to 99.1-99.8% for about 15% more time than the
 dynamic int8 export (benchmarks/RESULTS.md). Gemm nodes (pooler, classifier) stay fp32.
 """
 
