@@ -75,9 +75,9 @@ def _calibration_texts(
     if meta_file.is_file():
         training = json.loads(meta_file.read_text()).get("training", {}) or {}
     source = source or training.get("dataset")
-    if not source and not required:
-        return None
     if not source:
+        if not required:
+            return None
         raise CliError(
             "--quantize int8-static needs --calibration DATA (the adapter does not record "
             "its training dataset)"

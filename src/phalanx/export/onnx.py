@@ -166,14 +166,20 @@ def export_onnx(
 
                 texts = render_inputs(clf.template, calibration_texts)
             quantize_onnx(model_file, mode, merged.tokenizer, clf.max_length, texts)
-        meta = _metadata(merged, adapter, opset, exporter, mode, diff)
-        write_json(tmp / META_FILE, {**meta, "first_token_last_layer": first_token})
+        meta = _metadata(merged, adapter, opset, exporter, mode, diff, first_token)
+        write_json(tmp / META_FILE, meta)
     log.info("exported %s to %s (%s)", adapter, output, mode or "fp32")
     return Path(output)
 
 
 def _metadata(
-    merged: MergedClassifier, adapter: Any, opset: int, exporter: str, mode: str | None, diff: float
+    merged: MergedClassifier,
+    adapter: Any,
+    opset: int,
+    exporter: str,
+    mode: str | None,
+    diff: float,
+    first_token: bool,
 ) -> dict[str, Any]:
     from .. import __version__
 
@@ -198,6 +204,7 @@ def _metadata(
         "exporter": exporter,
         "quantization": mode,
         "parity_max_abs_diff_fp32": diff,
+        "first_token_last_layer": first_token,
         "source": {
             "adapter": str(adapter),
             "method": merged.method,
