@@ -63,6 +63,27 @@ def test_teacher_from_a_phalanx_folder_gives_its_classifier_logits(teacher_folde
     assert load_teacher(str(run_folder), ["neg", "pos"]).labels == ["neg", "pos"]
 
 
+def test_comma_separated_teachers_distil_their_mean_logits(teacher_folder, tiny_base, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from phalanx.compress.distill import teacher_meta
+
+    texts = ["a good movie", "bleak and desperate"]
+    hub = str(tmp_path / "hub")  # a Hub-style folder: generic labels, another head
+    other = AutoModelForSequenceClassification.from_pretrained(tiny_base("bert"))
+    with torch.no_grad():
+        other.classifier.bias.copy_(torch.tensor([1.5, -0.5]))
+    other.save_pretrained(hub)
+    AutoTokenizer.from_pretrained(tiny_base("bert")).save_pretrained(hub)
+    ensemble = load_teacher(f"{teacher_folder}, {hub}", ["neg", "pos"])
+    members = [load_teacher(s, ["neg", "pos"]).logits(texts) for s in (str(teacher_folder), hub)]
+    assert not torch.allclose(members[0], members[1])
+    assert torch.allclose(ensemble.logits(texts), (members[0] + members[1]) / 2, atol=1e-6)
+    assert teacher_meta(ensemble)["ensemble"] == [str(teacher_folder), hub]
+    with pytest.raises(ValueError, match="has an empty member"):
+        load_teacher(f"{teacher_folder},", ["neg", "pos"])
+
+
 def test_teacher_with_other_labels_is_refused(teacher_folder):
     with pytest.raises(ValueError, match=r"predicts labels \['neg', 'pos'\] but the data has"):
         load_teacher(str(teacher_folder), ["0", "1"])
@@ -79,6 +100,23 @@ def test_compress_needs_a_teacher_exactly_when_the_recipe_distils(tiny_base, tmp
     plain = write_recipe(tmp_path, "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n", "p.yaml")
     with pytest.raises(ValueError, match="has no DistillationModifier"):
         compress(**run_options(base, data, tmp_path / "b", recipe=str(plain), teacher=str(base)))
+
+
+def test_augmented_copies_double_the_epoch_and_need_a_teacher(tiny_base, tmp_path):
+    data = toy_data(tmp_path)  # 38 training texts
+    base = tiny_base("bert")
+    recipe = write_recipe(tmp_path, DISTIL)
+    plain = write_recipe(tmp_path, "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n", "p.yaml")
+    with pytest.raises(ValueError, match="distill_augment=1 needs a recipe with a Distillation"):
+        compress(**run_options(base, data, tmp_path / "a", recipe=str(plain), distill_augment=1))
+    with pytest.raises(ValueError, match="distill_augment=-2 must be >= 0"):
+        compress(**run_options(base, data, tmp_path / "b", recipe=str(recipe), distill_augment=-2))
+    out = compress(
+        **run_options(base, data, tmp_path / "c", recipe=str(recipe)),
+        teacher=str(base),
+        distill_augment=1,
+    )
+    assert out.steps == 10  # one epoch of 38 texts + 38 variants at batch 8 (5 without)
 
 
 def test_distilled_student_moves_towards_the_teacher(tiny_base, tmp_path):

@@ -28,7 +28,11 @@ class CompressConfig:
     """Built-in dataset, a csv/tsv/json/jsonl/parquet file, a folder or a datasets name."""
     teacher: str | None = None
     """Distillation teacher: a phalanx adapter or run folder (any method), a transformers
-    folder or a Hub id; required when the recipe has a DistillationModifier."""
+    folder or a Hub id; required when the recipe has a DistillationModifier. Several,
+    comma-separated, distil from their ensemble (mean logits)."""
+    distill_augment: int = 0
+    """Extra copies of every training text for distillation (random word crops and
+    dropouts, labelled by the teacher); an epoch then covers originals and copies."""
     output: str | None = None
     """Output folder (the model, phalanx.json, recipe.yaml, sparsity.json, metrics.json);
     default runs/compress-<model>-<dataset>."""
@@ -78,6 +82,11 @@ class CompressConfig:
             raise ValueError(
                 f"method {self.method!r} cannot compress; choose one of "
                 f"{', '.join(COMPRESS_METHODS)}"
+            )
+        if self.distill_augment < 0:
+            raise ValueError(
+                f"distill_augment={self.distill_augment} must be >= 0 (extra copies of each "
+                "training text; 0 = none)"
             )
         if self.method == "full" and self.method_options:
             raise ValueError(f"method_options {self.method_options} only apply to method=sparta")

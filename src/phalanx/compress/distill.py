@@ -67,10 +67,22 @@ class Teacher:
 def load_teacher(source: str, labels: Sequence[str], device: str = "cpu") -> Teacher:
     """A phalanx folder (any method: ``load_classifier``), a run folder, or an HF model.
 
+    Several sources, comma-separated, make an ensemble whose logits are the members' mean
+    (an ensemble of fine-tunes is usually a better teacher than any one of them).
     The teacher's labels must be the student's, in the same order (generic ``LABEL_i``
     names of a Hub model count as matching when their number agrees).
     """
     labels = list(labels)
+    members = [s.strip() for s in source.split(",")]
+    if len(members) > 1:
+        if not all(members):
+            raise ValueError(f"teacher {source!r} has an empty member; separate folders by ','")
+        teachers = [load_teacher(m, labels, device) for m in members]
+
+        def mean_logits(texts: list[str], batch_size: int) -> torch.Tensor:
+            return torch.stack([t.logits(texts, batch_size) for t in teachers]).mean(0)
+
+        return Teacher(source, labels, mean_logits)
     path = Path(source).expanduser()
     if path.is_dir() and not (path / "phalanx.json").is_file() and (path / "adapter").is_dir():
         path = path / "adapter"  # a phalanx run folder
@@ -132,6 +144,9 @@ def _check_labels(source: str, teacher: list[str], student: list[str], generic_o
 def teacher_meta(teacher: Teacher) -> dict[str, Any]:
     """What the output's phalanx.json records about the teacher."""
     info: dict[str, Any] = {"source": teacher.source, "labels": teacher.labels}
+    if "," in teacher.source:
+        info["ensemble"] = [s.strip() for s in teacher.source.split(",")]
+        return info
     meta = Path(teacher.source) / "phalanx.json"
     if meta.is_file():
         data = json.loads(meta.read_text())

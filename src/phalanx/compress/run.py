@@ -25,13 +25,15 @@ from typing import Any
 
 import torch
 
+from ..data import TextDataset
 from ..io import write_json
 from ..loading import load_base_classifier, load_tokenizer, resolve_model
 from ..metrics import Evaluation
 from ..registry import get_method
-from ..training.inputs import PadCollator, tokenize_split
+from ..training.inputs import PadCollator, TokenizedDataset, tokenize_split
 from ..training.run import _base_model_id, _load_splits, _training_args
 from ..training.trainer import EpochReport, compute_metrics, evaluation_from_logits
+from .augment import augment_texts
 from .callbacks import TEACHER_KEY, CompressTrainer, RecipeCallback, steps_per_epoch
 from .config import CompressConfig
 from .distill import load_teacher, teacher_meta
@@ -107,6 +109,24 @@ class _TeacherCollator:
         return batch
 
 
+def _augmented(config, texts: TextDataset, tokenized, logits, teacher, tokenizer):
+    """Originals plus ``distill_augment`` teacher-labelled variants of each training text."""
+    if texts.pairs is not None:
+        raise ValueError(
+            "distill_augment crops single texts; this dataset has text pairs: set it to 0"
+        )
+    extra = augment_texts(texts.texts, config.distill_augment, seed=config.seed)
+    extra_logits = teacher.logits(extra, batch_size=config.eval_batch_size)
+    # the hard-label part of the loss (hardness < 1) follows the teacher on the variants
+    labels = extra_logits.argmax(-1).tolist()
+    extra_ds = tokenize_split(
+        TextDataset(extra, labels), tokenizer, config.input_template, config.max_length
+    )
+    features = {k: v + extra_ds.features[k] for k, v in tokenized.features.items()}
+    merged = TokenizedDataset(features, tokenized.labels + extra_ds.labels)
+    return merged, torch.cat([logits, extra_logits])
+
+
 def compress(config: CompressConfig | None = None, **options: Any) -> CompressResult:
     """Run a recipe on ``config.model`` over ``config.dataset`` and save the result.
 
@@ -126,6 +146,11 @@ def compress(config: CompressConfig | None = None, **options: Any) -> CompressRe
         raise ValueError(
             f"recipe {config.recipe} has a DistillationModifier; give --teacher (a phalanx "
             "adapter/run folder such as runs/full/adapter, or a transformers model)"
+        )
+    if config.distill_augment and distill is None:
+        raise ValueError(
+            f"distill_augment={config.distill_augment} needs a recipe with a "
+            "DistillationModifier (the teacher labels the copies); set it to 0"
         )
     if config.teacher and distill is None:
         raise ValueError(
@@ -174,13 +199,18 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
         log.info("SpaRTA: %d delta positions on pruned weights dropped", dropped)
 
     # before the teacher's pass: bad pruning params fail fast
-    spe = steps_per_epoch(len(datasets["train"]), config.batch_size, 1, args.world_size)
+    n_train = len(datasets["train"]) * (1 + config.distill_augment)
+    spe = steps_per_epoch(n_train, config.batch_size, 1, args.world_size)
     callback = RecipeCallback(recipe, inner_model(model), spe)
     train_ds: Any = datasets["train"]
     if recipe.distillation is not None:
         teacher = load_teacher(config.teacher, labels, device="cpu")
         start = time.perf_counter()
         logits = teacher.logits(splits.train.texts, batch_size=config.eval_batch_size)
+        if config.distill_augment:
+            train_ds, logits = _augmented(
+                config, splits.train, train_ds, logits, teacher, tokenizer
+            )
         log.info(
             "teacher %s: logits of %d training texts in %.0f s",
             config.teacher,
