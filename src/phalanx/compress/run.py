@@ -36,7 +36,7 @@ from ..training.trainer import EpochReport, compute_metrics, evaluation_from_log
 from .augment import augment_texts
 from .callbacks import TEACHER_KEY, CompressTrainer, RecipeCallback, steps_per_epoch
 from .config import CompressConfig
-from .distill import load_teacher, teacher_meta
+from .distill import Teacher, load_teacher, teacher_meta
 from .modifiers import (
     GMPruningModifier,
     QuantizationModifier,
@@ -109,7 +109,14 @@ class _TeacherCollator:
         return batch
 
 
-def _augmented(config, texts: TextDataset, tokenized, logits, teacher, tokenizer):
+def _augmented(
+    config: CompressConfig,
+    texts: TextDataset,
+    tokenized: TokenizedDataset,
+    logits: torch.Tensor,
+    teacher: Teacher,
+    tokenizer: Any,
+) -> tuple[TokenizedDataset, torch.Tensor]:
     """Originals plus ``distill_augment`` teacher-labelled variants of each training text."""
     if texts.pairs is not None:
         raise ValueError(
