@@ -70,6 +70,12 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         )
     print(f"test ({result.test.get('n', 0)} examples):")
     print(result.test)
+    if result.teacher.get("test") and "accuracy" in result.test:
+        t = result.teacher["test"]
+        print(
+            f"teacher test accuracy: {100 * t:.2f}% (the student keeps "
+            f"{100 * result.test['accuracy'] / t:.1f}% of it)"
+        )
     print(f"model: {result.output_dir}")
     print(f'classify: phalanx classify {result.output_dir} "some text"')
     return 0

@@ -4,6 +4,7 @@ pruning, SpaRTA on a pruned base, and the command line."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -124,17 +125,19 @@ def test_cli_compress_and_its_one_line_errors(tiny_base, tmp_path, capsys):
     recipe = write_recipe(
         tmp_path,
         "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n"
-        "  - !GMPruningModifier {start_epoch: 0, end_epoch: 1, final_sparsity: 0.5}\n",
+        "  - !GMPruningModifier {start_epoch: 0, end_epoch: 1, final_sparsity: 0.5}\n"
+        "  - !DistillationModifier {hardness: 0.5, temperature: 2.0}\n",
     )
     data = toy_data(tmp_path)
     args = [
         "compress", "--recipe", str(recipe), "--model", str(tiny_base("bert")),
         "--dataset", str(data), "-o", str(tmp_path / "out"), "--batch-size", "8",
-        "--max-length", "16", "--no-progress",
+        "--max-length", "16", "--no-progress", "--teacher", str(tiny_base("bert")),
     ]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "sparsity of the pruned weights: 50.0%" in out and "accuracy:" in out
+    assert re.search(r"teacher test accuracy: [\d.]+% \(the student keeps [\d.]+% of it\)", out)
     assert main(args) == 2  # the output folder is taken now
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pass --overwrite" in err

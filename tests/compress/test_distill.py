@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -150,3 +151,13 @@ modifiers:
 
     probs = load_classifier(result.output_dir).classify(["a good movie", "it was awful"])
     assert (probs[:, 0] > 0.9).all()  # it copied the teacher, not the toy labels
+    # the teacher is scored on the same splits, and the student's test accuracy against it
+    metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    cm = result.test["confusion matrix"]  # rows: true labels; the teacher always says 0
+    assert metrics["teacher"]["test"] == pytest.approx(sum(cm[0]) / sum(map(sum, cm)))
+    assert metrics["recovery"] == pytest.approx(
+        result.test["accuracy"] / metrics["teacher"]["test"]
+    )
+    meta = json.loads((result.output_dir / "phalanx.json").read_text())
+    assert meta["compress"]["teacher"]["test_accuracy"] == metrics["teacher"]["test"]
+    assert result.teacher == metrics["teacher"]

@@ -149,7 +149,5 @@ def teacher_meta(teacher: Teacher) -> dict[str, Any]:
         return info
     meta = Path(teacher.source) / "phalanx.json"
     if meta.is_file():
-        data = json.loads(meta.read_text())
-        info["method"] = data.get("method")
-        info["test_accuracy"] = (data.get("metrics") or {}).get("test", {}).get("accuracy")
+        info["method"] = json.loads(meta.read_text()).get("method")
     return info

@@ -62,6 +62,7 @@ class CompressResult:
     train_seconds: float
     steps: int
     structure: dict[str, Any] | None = None
+    teacher: dict[str, float] = field(default_factory=dict)  # its accuracy on the splits
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
     model: Any = field(default=None, repr=False)
     tokenizer: Any = field(default=None, repr=False)
@@ -210,6 +211,7 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
     spe = steps_per_epoch(n_train, config.batch_size, 1, args.world_size)
     callback = RecipeCallback(recipe, inner_model(model), spe)
     train_ds: Any = datasets["train"]
+    teacher_scores: dict[str, float] = {}
     if recipe.distillation is not None:
         teacher = load_teacher(config.teacher, labels, device="cpu")
         start = time.perf_counter()
@@ -225,6 +227,7 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
             time.perf_counter() - start,
         )
         train_ds = _WithTeacher(train_ds, logits)
+        teacher_scores = _score_teacher(teacher, splits, config.eval_batch_size)
     trainer = CompressTrainer(
         model=model,
         args=args,
@@ -262,6 +265,18 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
             trainer.model = quantize_dynamic_int8(inner)
             metrics["test_int8_dynamic"] = dict(_test(trainer, test_ds))
             trainer.model = inner
+    if recipe.distillation is not None:
+        # what the student is held to, on the same splits; "recovery" is the sparse-model
+        # literature's figure: the student's test accuracy as a fraction of the teacher's
+        metrics["teacher"] = teacher_scores
+        if teacher_scores.get("test") and "accuracy" in test:
+            metrics["recovery"] = test["accuracy"] / teacher_scores["test"]
+            log.info(
+                "teacher test accuracy %.2f%%, student %.2f%%: recovery %.1f%%",
+                100 * teacher_scores["test"],
+                100 * test["accuracy"],
+                100 * metrics["recovery"],
+            )
     evals = [h for h in trainer.state.log_history if "eval_accuracy" in h]
     validation = {k.removeprefix("eval_"): v for k, v in (evals[-1] if evals else {}).items()}
     report = sparsity_report(inner)
@@ -281,7 +296,11 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
             "config": config.to_dict(),
             "structure": structure,
             "qat": callback.qat_started,
-            "teacher": teacher_meta(teacher) if recipe.distillation is not None else None,
+            "teacher": (
+                {**teacher_meta(teacher), **{f"{k}_accuracy": v for k, v in teacher_scores.items()}}
+                if recipe.distillation is not None
+                else None
+            ),
         },
         "dataset": {"source": config.dataset, "checksums": splits.checksums},
     }
@@ -298,6 +317,7 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
         train_seconds=seconds,
         steps=trainer.state.global_step,
         structure=structure,
+        teacher=teacher_scores,
         history=list(trainer.state.log_history),
         model=inner,
         tokenizer=tokenizer,
@@ -318,6 +338,18 @@ def _test(trainer: CompressTrainer, test_ds: Any) -> Evaluation:
     return evaluation_from_logits(
         torch.from_numpy(pred.predictions), torch.from_numpy(pred.label_ids)
     )
+
+
+def _score_teacher(teacher: Teacher, splits: Any, batch_size: int) -> dict[str, float]:
+    """The teacher's accuracy on this run's validation and test splits (empty ones skipped)."""
+    scores = {}
+    for name in ("validation", "test"):
+        split = getattr(splits, name)
+        if len(split.texts):
+            logits = teacher.logits(split.texts, batch_size=batch_size)
+            hits = logits.argmax(-1) == torch.tensor(split.labels)
+            scores[name] = hits.float().mean().item()
+    return scores
 
 
 def _prune_structured(model, smod: StructuredPruningModifier, train_ds, tokenizer) -> dict:
