@@ -70,11 +70,10 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         )
     print(f"test ({result.test.get('n', 0)} examples):")
     print(result.test)
-    if result.teacher.get("test") and "accuracy" in result.test:
-        t = result.teacher["test"]
+    if result.recovery is not None:
         print(
-            f"teacher test accuracy: {100 * t:.2f}% (the student keeps "
-            f"{100 * result.test['accuracy'] / t:.1f}% of it)"
+            f"teacher test accuracy: {100 * result.teacher['test']:.2f}% (the student keeps "
+            f"{100 * result.recovery:.1f}% of it)"
         )
     print(f"model: {result.output_dir}")
     print(f'classify: phalanx classify {result.output_dir} "some text"')

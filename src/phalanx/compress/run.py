@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..data import TextDataset
+from ..data import DataSplits, TextDataset
 from ..io import write_json
 from ..loading import load_base_classifier, load_tokenizer, resolve_model
 from ..metrics import Evaluation
@@ -66,6 +66,18 @@ class CompressResult:
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
     model: Any = field(default=None, repr=False)
     tokenizer: Any = field(default=None, repr=False)
+
+    @property
+    def recovery(self) -> float | None:
+        """The student's test accuracy as a fraction of the teacher's (None without one)."""
+        return _recovery(self.test, self.teacher)
+
+
+def _recovery(test: Evaluation, teacher: dict[str, float]) -> float | None:
+    # the sparse-model literature's figure: what the student keeps of its teacher's accuracy
+    if not teacher.get("test") or "accuracy" not in test:
+        return None
+    return test["accuracy"] / teacher["test"]
 
 
 def check_method(recipe: Recipe, method: str) -> None:
@@ -266,16 +278,14 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
             metrics["test_int8_dynamic"] = dict(_test(trainer, test_ds))
             trainer.model = inner
     if recipe.distillation is not None:
-        # what the student is held to, on the same splits; "recovery" is the sparse-model
-        # literature's figure: the student's test accuracy as a fraction of the teacher's
-        metrics["teacher"] = teacher_scores
-        if teacher_scores.get("test") and "accuracy" in test:
-            metrics["recovery"] = test["accuracy"] / teacher_scores["test"]
+        metrics["teacher"] = teacher_scores  # what the student is held to, on the same splits
+        if (recovery := _recovery(test, teacher_scores)) is not None:
+            metrics["recovery"] = recovery
             log.info(
                 "teacher test accuracy %.2f%%, student %.2f%%: recovery %.1f%%",
                 100 * teacher_scores["test"],
                 100 * test["accuracy"],
-                100 * metrics["recovery"],
+                100 * recovery,
             )
     evals = [h for h in trainer.state.log_history if "eval_accuracy" in h]
     validation = {k.removeprefix("eval_"): v for k, v in (evals[-1] if evals else {}).items()}
@@ -340,15 +350,14 @@ def _test(trainer: CompressTrainer, test_ds: Any) -> Evaluation:
     )
 
 
-def _score_teacher(teacher: Teacher, splits: Any, batch_size: int) -> dict[str, float]:
+def _score_teacher(teacher: Teacher, splits: DataSplits, batch_size: int) -> dict[str, float]:
     """The teacher's accuracy on this run's validation and test splits (empty ones skipped)."""
     scores = {}
     for name in ("validation", "test"):
         split = getattr(splits, name)
         if len(split.texts):
             logits = teacher.logits(split.texts, batch_size=batch_size)
-            hits = logits.argmax(-1) == torch.tensor(split.labels)
-            scores[name] = hits.float().mean().item()
+            scores[name] = evaluation_from_logits(logits, torch.tensor(split.labels))["accuracy"]
     return scores
 
 
