@@ -99,6 +99,9 @@ class TrainConfig:
     """Gradient accumulation steps (effective batch = batch_size x grad_accum x devices)."""
     max_grad_norm: float = 1.0
     """Clip gradients to this norm (0 disables clipping)."""
+    layer_lr_decay: float = 1.0
+    """Layer-wise lr decay: block i of L trains at lr x decay^(L-i), the embeddings at
+    lr x decay^(L+1), the head at lr (1 = one lr for all; 0.8-0.95 helps full fine-tuning)."""
     early_stopping_patience: int | None = None
     """Stop after this many evaluations without improvement of best_metric."""
     best_metric: str = "accuracy"
@@ -155,6 +158,10 @@ class TrainConfig:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 < self.layer_lr_decay <= 1.0:
+            raise ValueError(
+                f"layer_lr_decay must be in (0, 1] (1 = off), got {self.layer_lr_decay}"
+            )
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.weight_decay < 0 or self.max_grad_norm < 0:

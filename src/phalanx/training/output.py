@@ -22,6 +22,7 @@ RESUME_KEYS = (
     "method", "method_options", "model", "dataset", "text_column", "text_pair_column",
     "label_column", "label_names", "limit", "input_template", "max_length", "batch_size",
     "grad_accum", "seed", "lr", "warmup_ratio", "weight_decay", "epochs", "max_steps",
+    "layer_lr_decay",
 )  # fmt: skip
 
 

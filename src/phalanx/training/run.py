@@ -144,6 +144,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         data_collator=PadCollator(tokenizer),
         compute_metrics=compute_metrics,
         callbacks=all_callbacks,
+        layer_lr_decay=config.layer_lr_decay,
     )
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)

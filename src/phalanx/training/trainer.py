@@ -123,6 +123,29 @@ class PhalanxTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
 
+    def __init__(self, *args: Any, layer_lr_decay: float = 1.0, **kwargs: Any) -> None:
+        self.layer_lr_decay = layer_lr_decay
+        super().__init__(*args, **kwargs)
+
+    def create_optimizer(self, model=None):
+        """The Trainer's AdamW, with per-layer learning rates when layer_lr_decay < 1."""
+        if self.layer_lr_decay == 1.0 or self.optimizer is not None:
+            return super().create_optimizer(model)
+        from .layer_lr import layer_lr_groups
+
+        opt_model = self.model if model is None else model
+        groups = layer_lr_groups(
+            opt_model,
+            self.args.learning_rate,
+            self.layer_lr_decay,
+            self.args.weight_decay,
+            set(self.get_decay_parameter_names(opt_model)),
+        )
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        kwargs.pop("lr", None)  # each group carries its own
+        self.optimizer = optimizer_cls(groups, lr=self.args.learning_rate, **kwargs)
+        return self.optimizer
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
         outputs = model(**inputs)
