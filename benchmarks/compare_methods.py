@@ -34,6 +34,7 @@ def run_one(args) -> None:
         output=str(Path(args.output) / args.one),
         overwrite=True,
         lr=args.lr,
+        layer_lr_decay=args.layer_lr_decay,
         seed=args.seed,
         progress=False,
         max_length=args.max_length,
@@ -69,6 +70,9 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=3)
     p.add_argument("--limit", type=int, default=None, help="examples per split (quick runs)")
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument(
+        "--layer-lr-decay", type=float, default=1.0, help="layer-wise lr decay (1 = off)"
+    )
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output", default="runs/compare")
@@ -100,6 +104,8 @@ def main() -> None:
             cmd += ["--limit", str(args.limit)]
         if args.lr:
             cmd += ["--lr", str(args.lr)]
+        if args.layer_lr_decay != 1.0:
+            cmd += ["--layer-lr-decay", str(args.layer_lr_decay)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
             print(f"{method}: failed\n{out.stderr[-2000:]}", file=sys.stderr)

@@ -101,7 +101,8 @@ class TrainConfig:
     """Clip gradients to this norm (0 disables clipping)."""
     layer_lr_decay: float = 1.0
     """Layer-wise lr decay: block i of L trains at lr x decay^(L-i), the embeddings at
-    lr x decay^(L+1), the head at lr (1 = one lr for all; 0.8-0.95 helps full fine-tuning)."""
+    lr x decay^(L+1), the head at lr (1 = one lr for all; values of 0.8-0.95 are usual for
+    full fine-tuning)."""
     early_stopping_patience: int | None = None
     """Stop after this many evaluations without improvement of best_metric."""
     best_metric: str = "accuracy"

@@ -78,4 +78,5 @@ def layer_lr_groups(
             },
         )
         group["params"].append(p)
-    return [groups[k] for k in sorted(groups)]
+    # the head's group first: the Trainer logs the first group's lr, which is then the peak
+    return [groups[k] for k in sorted(groups, key=lambda k: (-k[0], k[1]))]
