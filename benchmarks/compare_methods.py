@@ -35,6 +35,7 @@ def run_one(args) -> None:
         overwrite=True,
         lr=args.lr,
         layer_lr_decay=args.layer_lr_decay,
+        batch_size=args.batch_size,
         seed=args.seed,
         progress=False,
         max_length=args.max_length,
@@ -74,6 +75,7 @@ def main() -> None:
         "--layer-lr-decay", type=float, default=1.0, help="layer-wise lr decay (1 = off)"
     )
     p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output", default="runs/compare")
     p.add_argument("--one", help=argparse.SUPPRESS)
@@ -99,6 +101,8 @@ def main() -> None:
             args.output,
             "--max-length",
             str(args.max_length),
+            "--batch-size",
+            str(args.batch_size),
         ]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
@@ -113,8 +117,8 @@ def main() -> None:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     print(
-        f"\n{args.model} on {args.dataset}, {args.epochs} epochs, seed {args.seed}"
-        + (f", limit {args.limit}" if args.limit else "")
+        f"\n{args.model} on {args.dataset}, {args.epochs} epochs, batch {args.batch_size}, "
+        f"seed {args.seed}" + (f", limit {args.limit}" if args.limit else "")
     )
     print("| method | lr | trainable | test acc % | macro-F1 | adapter MB | train min | peak GiB |")
     print("|---|---|---|---|---|---|---|---|")
