@@ -103,13 +103,13 @@ def main() -> None:
             str(args.max_length),
             "--batch-size",
             str(args.batch_size),
+            "--layer-lr-decay",
+            str(args.layer_lr_decay),
         ]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
         if args.lr:
             cmd += ["--lr", str(args.lr)]
-        if args.layer_lr_decay != 1.0:
-            cmd += ["--layer-lr-decay", str(args.layer_lr_decay)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
             print(f"{method}: failed\n{out.stderr[-2000:]}", file=sys.stderr)

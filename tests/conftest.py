@@ -175,6 +175,14 @@ def tiny_base(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def toy_csv(tmp_path_factory) -> Path:
+    """A small two-class CSV from the tiny tokenizer's vocabulary (see write_toy_csv)."""
+    from tests.test_train import write_toy_csv
+
+    return write_toy_csv(tmp_path_factory.mktemp("data") / "toy.csv")
+
+
+@pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory):
     """``tiny_lm(arch)`` -> folder holding a random causal / seq2seq LM + tokenizer."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM

@@ -55,11 +55,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def toy_csv(tmp_path_factory) -> Path:
-    return write_toy_csv(tmp_path_factory.mktemp("data") / "toy.csv")
-
-
 def config(base: Path, data: Path, out: Path, **kw) -> TrainConfig:
     opts = dict(
         model=str(base), dataset=str(data), output=str(out), epochs=2, batch_size=8,

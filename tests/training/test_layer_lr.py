@@ -7,7 +7,7 @@ from transformers import TrainerCallback
 
 from phalanx.train import TrainConfig, train
 from phalanx.training.layer_lr import layer_depths
-from tests.test_train import config, write_toy_csv
+from tests.test_train import config
 
 
 @pytest.mark.parametrize(
@@ -60,11 +60,6 @@ class _Lrs(TrainerCallback):
                 n: by_param[id(p)] for n, p in model.named_parameters() if id(p) in by_param
             }
         return control
-
-
-@pytest.fixture(scope="module")
-def toy_csv(tmp_path_factory):
-    return write_toy_csv(tmp_path_factory.mktemp("data") / "toy.csv")
 
 
 def test_full_fine_tuning_decays_the_lr_towards_the_embeddings(tiny_base, toy_csv, tmp_path):
