@@ -106,8 +106,8 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
+    from phalanx.data.templates import render_inputs
     from phalanx.export import read_export_meta
-    from phalanx.templates import render_inputs
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

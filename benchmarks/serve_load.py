@@ -37,7 +37,7 @@ def random_adapter(root: Path) -> Path:
     import torch
 
     from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
-    from phalanx.loading import load_base_classifier
+    from phalanx.models.loading import load_base_classifier
 
     model = load_base_classifier("minilm-l6", {0: "negative", 1: "positive"})
     sparta = get_sparta_model(model, SpaRTAConfig(density=0.01, seed=0))

@@ -89,7 +89,7 @@ def main() -> None:
     set_threads()
     from phalanx import load_classifier
     from phalanx.compress.structured import prune_structured
-    from phalanx.loading import load_base_classifier, load_tokenizer
+    from phalanx.models.loading import load_base_classifier, load_tokenizer
 
     texts, source = test_sentences()
     dense = load_base_classifier("minilm-l6", LABELS).eval()

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from phalanx import SpaRTAforSequenceClassification
     from phalanx.assets import download_assets
-    from phalanx.train import TrainConfig, train
+    from phalanx.training import TrainConfig, train
 
     section("1. built-in model and data (fetched once)")
     fetched = download_assets(["minilm-l6", "rotten_tomatoes"])

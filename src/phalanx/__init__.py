@@ -7,9 +7,9 @@ Example:
     ['negative']
 """
 
-from . import compress  # callable: phalanx.compress(recipe=..., ...) runs a recipe
-from .classifier import TextClassifier, load_classifier
 from .export import Pipeline, is_export
+from .inference.classifier import TextClassifier, load_classifier
+from .inference.metrics import Evaluation
 from .methods.sparta import (
     SpaRTAConfig,
     SpaRTAforSequenceClassification,
@@ -18,7 +18,6 @@ from .methods.sparta import (
     read_sparta_adapter,
     save_sparta_adapter,
 )
-from .metrics import Evaluation
 from .registry import get_method, method_names
 
 __version__ = "0.1.0"
@@ -31,7 +30,6 @@ __all__ = [
     "SpaRTAforSequenceClassification",
     "TextClassifier",
     "__version__",
-    "compress",
     "get_method",
     "get_sparta_model",
     "is_export",

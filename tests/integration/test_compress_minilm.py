@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import phalanx
 from phalanx import load_classifier
+from phalanx.compress import compress
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def test_minilm_compresses_loads_and_classifies(assets, tmp_path):
     out = tmp_path / "out"
     # teacher: the MiniLM encoder with a fresh head (a Hub-style folder, generic labels);
     # it exercises the path, not the accuracy
-    result = phalanx.compress(
+    result = compress(
         recipe=str(recipe), model="minilm-l6", dataset="rotten_tomatoes", teacher="minilm-l6",
         output=str(out), limit=32, batch_size=16, progress=False,
     )  # fmt: skip

@@ -16,7 +16,7 @@ def minilm_export(tmp_path_factory):
     """A SpaRTA adapter with moved deltas and head on MiniLM, and its fp32 export."""
     from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
     from phalanx.export import export_onnx
-    from phalanx.loading import load_base_classifier
+    from phalanx.models.loading import load_base_classifier
 
     root = tmp_path_factory.mktemp("minilm-export")
     model = load_base_classifier("minilm-l6", {0: "negative", 1: "positive"})

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from phalanx import get_method, load_classifier
-from phalanx.generative import apply_generative, load_lm, save_generative
-from phalanx.loading import load_tokenizer
+from phalanx.generative.scorer import apply_generative, load_lm, save_generative
+from phalanx.models.loading import load_tokenizer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

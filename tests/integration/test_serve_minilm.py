@@ -31,7 +31,7 @@ def test_two_minilm_adapters_share_one_base_and_answer_concurrent_clients(tmp_pa
 
     from phalanx import load_classifier
     from phalanx.data import load_data
-    from phalanx.loading import load_base_classifier
+    from phalanx.models.loading import load_base_classifier
     from phalanx.serve import BackgroundServer, ModelRegistry, ServeConfig, create_app
     from phalanx.serve.models import resident_bytes
 

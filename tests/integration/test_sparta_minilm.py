@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from phalanx import SpaRTAConfig, SpaRTAforSequenceClassification, get_sparta_model
-from phalanx.loading import load_base_classifier, load_tokenizer
+from phalanx.models.loading import load_base_classifier, load_tokenizer
 
 pytestmark = pytest.mark.integration
 

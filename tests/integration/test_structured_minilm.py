@@ -8,7 +8,7 @@ import torch
 from phalanx import load_classifier
 from phalanx.compress.quantize import convert_qat, prepare_qat
 from phalanx.compress.structured import prune_structured, save_pruned, taylor_scores
-from phalanx.loading import load_base_classifier, load_tokenizer
+from phalanx.models.loading import load_base_classifier, load_tokenizer
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from phalanx import SpaRTAforSequenceClassification
-from phalanx.train import TrainConfig, train
+from phalanx.training import TrainConfig, train
 
 pytestmark = pytest.mark.integration
 

@@ -1,30 +1,31 @@
 """Sparse transfer: SparseML-style recipes, pruning, distillation, quantization-aware training.
 
-``phalanx.compress(recipe=..., model=..., dataset=..., teacher=..., output=...)`` runs a
-recipe (see ``phalanx.compress.run.compress``). The package itself is callable so that
-``phalanx.compress`` is both this package and the API function; its modules (and torch /
-transformers) load only when used.
+``compress(recipe=..., model=..., dataset=..., teacher=..., output=...)`` runs a recipe.
+Names load on first use, so ``import phalanx.compress`` pulls in neither torch nor
+transformers.
 
 Example:
-    >>> import phalanx
-    >>> result = phalanx.compress(recipe="examples/recipes/minilm_qat_int8.yaml",
-    ...                           output="runs/qat")  # doctest: +SKIP
+    >>> from phalanx.compress import compress
+    >>> result = compress(recipe="examples/recipes/minilm_qat_int8.yaml",
+    ...                   output="runs/qat")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import sys
-import types
+import importlib
 from typing import Any
 
+__all__ = ["CompressConfig", "CompressResult", "compress", "load_recipe"]
 
-class _CallableModule(types.ModuleType):
-    # a plain function named ``compress`` in phalanx/__init__ would be replaced by this
-    # package the first time any ``phalanx.compress.*`` module is imported
-    def __call__(self, config: Any = None, **options: Any) -> Any:
-        from .run import compress
+_WHERE = {
+    "CompressConfig": "config",
+    "CompressResult": "run",
+    "compress": "run",
+    "load_recipe": "recipe",
+}
 
-        return compress(config, **options)
 
-
-sys.modules[__name__].__class__ = _CallableModule
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'phalanx.compress' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

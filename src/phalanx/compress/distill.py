@@ -87,7 +87,7 @@ def load_teacher(source: str, labels: Sequence[str], device: str = "cpu") -> Tea
     if path.is_dir() and not (path / "phalanx.json").is_file() and (path / "adapter").is_dir():
         path = path / "adapter"  # a phalanx run folder
     if path.is_dir() and (path / "phalanx.json").is_file():
-        from ..classifier import load_classifier
+        from ..inference.classifier import load_classifier
 
         clf = load_classifier(path, device=device)
         _check_labels(source, list(clf.labels), labels, generic_ok=False)
@@ -98,7 +98,7 @@ def load_teacher(source: str, labels: Sequence[str], device: str = "cpu") -> Tea
 def _hf_teacher(source: str, labels: list[str], device: str) -> Teacher:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..loading import resolve_model, tokenizer_source
+    from ..models.loading import resolve_model, tokenizer_source
 
     resolved = resolve_model(source)
     path = Path(resolved).expanduser()

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..archs import arch_spec
+from ..models.archs import arch_spec
 from .modifiers import ALL_PRUNABLE
 
 __all__ = [

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from ..data import DataSplits, TextDataset
-from ..io import write_json
-from ..loading import load_base_classifier, load_tokenizer, resolve_model
-from ..metrics import Evaluation
+from ..folder import write_json
+from ..inference.metrics import Evaluation
+from ..models.loading import load_base_classifier, load_tokenizer, resolve_model
 from ..registry import get_method
 from ..training.inputs import PadCollator, TokenizedDataset, tokenize_split
 from ..training.run import _base_model_id, _load_splits, _training_args
@@ -391,7 +391,7 @@ def _save(config: CompressConfig, model, tokenizer, output: Path, meta: dict, sm
         )
         return
     if smod is not None:
-        from .pruned_folder import save_pruned
+        from ..models.pruned import save_pruned
 
         meta["base_model"] = _base_model_id(config.model)
         save_pruned(model, tokenizer, output, meta, overwrite=True)

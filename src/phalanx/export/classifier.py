@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..classifier import TextClassifier
+from ..inference.classifier import TextClassifier
 from .format import read_export_meta
 from .runtime import Pipeline
 

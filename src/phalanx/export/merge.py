@@ -78,8 +78,8 @@ def merge_for_export(path: str | Path, *, dtype: str | None = "float32") -> Merg
 
     Raises ValueError naming the method or architecture when it cannot be exported.
     """
-    from ..classifier import load_classifier
-    from ..generative_classifier import GenerativeClassifier
+    from ..generative.classifier import GenerativeClassifier
+    from ..inference.classifier import load_classifier
 
     path = Path(path)
     clf = load_classifier(path, device="cpu", dtype=dtype)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import atomic_folder, write_json
+from ..folder import atomic_folder, write_json
 from .format import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, MODEL_FILE
 from .merge import MergedClassifier, merge_for_export
 
@@ -162,7 +162,7 @@ def export_onnx(
         if mode:
             texts = None
             if calibration_texts:
-                from ..templates import render_inputs
+                from ..data.templates import render_inputs
 
                 texts = render_inputs(clf.template, calibration_texts)
             quantize_onnx(model_file, mode, merged.tokenizer, clf.max_length, texts)

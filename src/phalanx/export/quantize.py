@@ -154,7 +154,7 @@ def quantize_export(
 
     >>> quantize_export("runs/demo/onnx", "runs/demo/onnx-int8")  # doctest: +SKIP
     """
-    from ..io import atomic_folder, write_json
+    from ..folder import atomic_folder, write_json
     from .format import META_FILE, read_export_meta
 
     meta = read_export_meta(export_dir)
@@ -174,7 +174,7 @@ def quantize_export(
                 shutil.copy2(f, tmp / f.name)
         texts = None
         if calibration_texts:
-            from ..templates import render_inputs
+            from ..data.templates import render_inputs
 
             texts = render_inputs(meta.get("input_template"), calibration_texts)
         tok = AutoTokenizer.from_pretrained(str(src), padding_side=meta["padding_side"])

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..templates import render_inputs
+from ..data.templates import render_inputs
 from .format import is_export, read_export_meta
 
 __all__ = ["TASKS", "Pipeline", "encode_batch"]
@@ -170,8 +170,8 @@ class Pipeline:
     def _torch(cls, path: Path, threads, max_length, device: str, opts) -> Pipeline:
         import torch
 
-        from ..classifier import load_classifier
-        from ..generative_classifier import GenerativeClassifier
+        from ..generative.classifier import GenerativeClassifier
+        from ..inference.classifier import load_classifier
 
         if threads:
             torch.set_num_threads(threads)  # process-wide: PyTorch has no per-model setting

@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
-from ..classifier import TextClassifier
-from ..io import atomic_folder, write_json
-from ..loading import load_tokenizer, resolve_dtype
+from ..folder import atomic_folder, write_json
+from ..inference.classifier import TextClassifier
+from ..models.loading import load_tokenizer, resolve_dtype
 from ..registry import Method, register_method
 from .base import MethodConfig
 
@@ -92,7 +92,7 @@ class FullClassifier(TextClassifier):
         self.adapter = str(adapter)
         meta = json.loads((path / "phalanx.json").read_text())
         if (path / "pruning.json").is_file():  # heads / neurons removed by phalanx.compress
-            from ..compress.pruned_folder import load_pruned
+            from ..models.pruned import load_pruned
 
             model = load_pruned(path, dtype=resolve_dtype(dtype, device))
         else:

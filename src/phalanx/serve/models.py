@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..templates import render_inputs
+from ..data.templates import render_inputs
 
 __all__ = ["ModelRegistry", "ServedModel", "parse_model_spec", "resident_bytes"]
 
@@ -90,7 +90,7 @@ def _is_export(path: Path) -> bool:
 
 
 def _adapter_folder(path: Path) -> Path:
-    from ..cli_commands import resolve_adapter
+    from ..cli.use import resolve_adapter
 
     return resolve_adapter(str(path))
 
@@ -182,7 +182,7 @@ class _SharedBases:
         self.count = 0
 
     def load(self, folder: Path) -> tuple[Any, str]:
-        from ..classifier import load_classifier
+        from ..inference.classifier import load_classifier
 
         key = _base_key(folder) if self.share else None
         for other, group in self.by_base.get(key, []) if key else []:
@@ -202,7 +202,7 @@ def _base_key(folder: Path) -> tuple[str, str] | None:
     """(loader family, base model) of an adapter folder; None when it cannot share."""
     import json
 
-    from ..loading import resolve_model
+    from ..models.loading import resolve_model
     from ..registry import method_for_folder
 
     meta = folder / "phalanx.json"

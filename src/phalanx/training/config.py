@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..templates import template_fields
+from ..data.templates import template_fields
 
 __all__ = ["DEFAULT_LRS", "TrainConfig", "field_docs", "load_yaml"]
 

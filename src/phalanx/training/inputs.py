@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data import TextDataset
-from ..templates import render_inputs, template_fields
+from ..data.templates import render_inputs, template_fields
 
 __all__ = ["PadCollator", "TokenizedDataset", "render_examples", "tokenize_split"]
 

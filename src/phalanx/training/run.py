@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from ..data import DataSplits, load_data
-from ..io import write_json
-from ..loading import load_base_classifier, load_tokenizer, resolve_model
-from ..metrics import Evaluation
+from ..folder import write_json
+from ..inference.metrics import Evaluation
+from ..models.loading import load_base_classifier, load_tokenizer, resolve_model
 from ..registry import get_method
 from .config import TrainConfig
 from .inputs import PadCollator, tokenize_split
@@ -197,7 +197,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         }
         base_id = _base_model_id(config.model)
         if config.task == "generative":
-            from ..generative import save_generative
+            from ..generative.scorer import save_generative
 
             meta["labels"] = list(splits.label_names)
             save_generative(
@@ -325,7 +325,7 @@ def _load_splits(config: TrainConfig) -> DataSplits:
 
 def _generative_model(config: TrainConfig, label_names: list[str], dtype: Any):
     """An LM wrapped by the method, then by a LabelScorer over the verbalizers."""
-    from ..generative import apply_generative, load_lm
+    from ..generative.scorer import apply_generative, load_lm
 
     verbalizers = config.verbalizers or list(label_names)
     if len(verbalizers) != len(label_names):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
-from ..metrics import Evaluation, classification_metrics, confusion_matrix
+from ..inference.metrics import Evaluation, classification_metrics, confusion_matrix
 
 __all__ = [
     "TRAINABLE_FILE",

@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from ...classifier import TextClassifier
-from ...fingerprint import base_fingerprint, fingerprint_mismatch
-from ...loading import load_base_classifier, load_tokenizer
+from ...inference.classifier import TextClassifier
+from ...models.fingerprint import base_fingerprint, fingerprint_mismatch
+from ...models.loading import load_base_classifier, load_tokenizer
 
 __all__ = ["PeftClassifier"]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch.nn as nn
 
-from ...archs import arch_spec
-from ...fingerprint import base_fingerprint
-from ...io import atomic_folder, write_json
-from ...loading import resolve_model
+from ...folder import atomic_folder, write_json
+from ...models.archs import arch_spec
+from ...models.fingerprint import base_fingerprint
+from ...models.loading import resolve_model
 
 __all__ = ["apply_peft", "head_modules_to_save", "is_peft_folder", "save_peft_adapter"]
 

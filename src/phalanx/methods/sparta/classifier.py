@@ -15,10 +15,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ...archs import arch_spec
-from ...classifier import TextClassifier
-from ...fingerprint import base_fingerprint, fingerprint_mismatch
-from ...loading import load_base_classifier, load_tokenizer, resolve_model
+from ...inference.classifier import TextClassifier
+from ...models.archs import arch_spec
+from ...models.fingerprint import base_fingerprint, fingerprint_mismatch
+from ...models.loading import load_base_classifier, load_tokenizer, resolve_model
 from .format import SpaRTAAdapter, read_sparta_adapter
 
 __all__ = ["SpaRTAforSequenceClassification"]

@@ -21,7 +21,7 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from ...io import atomic_folder, write_json
+from ...folder import atomic_folder, write_json
 from .model import SpaRTAModel
 
 __all__ = ["META_FILE", "SpaRTAAdapter", "read_sparta_adapter", "save_sparta_adapter"]

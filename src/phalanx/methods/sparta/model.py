@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import torch
 import torch.nn as nn
 
-from ...archs import ArchSpec, arch_spec
-from ...fingerprint import fingerprint
+from ...models.archs import ArchSpec, arch_spec
+from ...models.fingerprint import fingerprint
 from .config import SpaRTAConfig
 from .layer import SparseDelta, attach, detach, sample_indices
 

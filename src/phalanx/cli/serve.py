@@ -1,0 +1,100 @@
+"""``phalanx serve``: the command-line entry of the HTTP service.
+
+Kept free of FastAPI imports, so ``phalanx --help`` works without the ``serve`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from typing import Any
+
+from ..serve.config import ServeConfig
+from .args import CliError, add_dataclass_arguments, given
+
+__all__ = ["add_serve"]
+
+log = logging.getLogger("phalanx.serve")
+
+_EXAMPLES = """\
+examples:
+  phalanx serve runs/demo/adapter                        # http://127.0.0.1:8000
+  phalanx serve pos=runs/a/adapter topic=runs/b --port 9000 --max-batch-size 64
+  PHALANX_API_KEY=secret phalanx serve runs/demo          # every route but /healthz needs it
+  phalanx serve --config serve.yaml                       # models: [...], port: ..., ...
+  curl -s localhost:8000/v1/classify -H 'Content-Type: application/json' \\
+      -d '{"texts": ["a charming journey"]}'
+routes: POST /v1/classify, GET /v1/models, /healthz, /metrics, /docs, / (a page to try it)
+"""
+
+
+def add_serve(sub, add) -> None:
+    """Register ``phalanx serve`` (``add`` is the CLI's subparser helper)."""
+    from ..training.config import field_docs
+
+    p = add(
+        sub,
+        "serve",
+        "serve adapters over HTTP (micro-batched)",
+        "Serve adapter or export folders over HTTP. Concurrent requests are gathered into "
+        "batches; adapters that name the same base share one copy of it in memory.",
+        _EXAMPLES,
+    )
+    docs = field_docs(ServeConfig)
+    p.add_argument(
+        "models", nargs="*", metavar="PATH", help=docs["models"], default=argparse.SUPPRESS
+    )
+    add_dataclass_arguments(p, _flag_fields(), docs)
+    p.set_defaults(_run=_cmd_serve)
+
+
+def _flag_fields() -> type:
+    """ServeConfig's fields but ``models`` (a positional argument, not a flag)."""
+    return dataclasses.make_dataclass(
+        "ServeFlags",
+        [(f.name, f.type, _copy(f)) for f in dataclasses.fields(ServeConfig) if f.name != "models"],
+    )
+
+
+def _copy(f: dataclasses.Field) -> Any:
+    return dataclasses.field(default=f.default, default_factory=f.default_factory)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    options = given(args)
+    models = options.pop("models", None) or []
+    if isinstance(models, str):
+        models = [models]
+    if not models:
+        raise CliError("give at least one adapter, run or export folder: phalanx serve PATH")
+    config = ServeConfig.from_dict({**options, "models": list(models)})
+    from ..serve import require_serve_deps
+
+    require_serve_deps()  # before loading models: an ImportError is a one-line exit 2
+    from ..serve.app import create_app
+    from ..serve.models import ModelRegistry
+    from ..serve.server import run_server
+
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    registry = ModelRegistry.load(
+        config.models,
+        device=config.device,
+        dtype=config.dtype,
+        batch_size=config.batch_size,
+        share_base=config.share_base,
+    )
+    for m in registry.models.values():
+        log.info("serving %s: %s %s (%s)", m.name, m.kind, m.labels, m.group)
+    if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
+        log.warning(
+            "listening on %s without --api-key: anyone who reaches it can use it", config.host
+        )
+    try:
+        run_server(create_app(registry, config), host=config.host, port=config.port)
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        log.info("stopped")
+    return 0

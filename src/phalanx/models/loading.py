@@ -1,0 +1,152 @@
+"""Load base classifiers and tokenizers from built-in names, local folders or hub ids."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .archs import arch_spec
+
+__all__ = [
+    "load_base_classifier",
+    "load_tokenizer",
+    "resolve_dtype",
+    "resolve_model",
+    "tokenizer_source",
+]
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A built-in name (see ``phalanx models``) -> its local folder; anything else unchanged."""
+    try:
+        from ..assets import resolve_model as _resolve
+    except ImportError:  # assets are optional for library users with their own models
+        return name_or_path
+    return _resolve(name_or_path)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device) -> torch.dtype:
+    """None -> fp32 on CPU, bf16 on a CUDA device that supports it."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        dev = torch.device(device)
+        if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def load_base_classifier(
+    name_or_path: str,
+    id2label: dict[int, str] | dict[str, str],
+    *,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device = "cpu",
+    **kwargs: Any,
+):
+    """``AutoModelForSequenceClassification`` with the given labels (the head is new)."""
+    from transformers import AutoModelForSequenceClassification
+
+    id2label = {int(k): v for k, v in id2label.items()}
+    path = resolve_model(name_or_path)
+    if (Path(path) / "pruning.json").is_file():  # heads / neurons removed by phalanx.compress
+        from .pruned import load_pruned
+
+        model = load_pruned(path, dtype=resolve_dtype(dtype, device), id2label=id2label)
+        model.config.problem_type = "single_label_classification"
+        return model.to(device)
+    # a base whose checkpoint already has a head of another label count gets a fresh head
+    # (the adapter or the trainer sets it) instead of a size-mismatch error
+    kwargs.setdefault("ignore_mismatched_sizes", True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        dtype=resolve_dtype(dtype, device),
+        **kwargs,
+    )
+    model.config.problem_type = "single_label_classification"
+    return model.to(device)
+
+
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def tokenizer_source(name_or_path: str) -> str:
+    """Where the tokenizer of ``name_or_path`` lives.
+
+    A model folder saved without tokenizer files (a phalanx ``full`` fine-tune keeps only
+    the weights) takes the tokenizer of the base model its ``phalanx.json`` records. This
+    matters: given such a folder, ``AutoTokenizer`` silently builds a 5-token vocabulary
+    that maps every word to [UNK], and training on it learns nothing.
+    """
+    import json
+
+    path = Path(resolve_model(name_or_path))
+    if not path.is_dir() or any((path / f).is_file() for f in _TOKENIZER_FILES):
+        return str(path)
+    meta = path / "phalanx.json"
+    base = json.loads(meta.read_text()).get("base_model") if meta.is_file() else None
+    if not base or Path(resolve_model(base)).resolve() == path.resolve():
+        raise ValueError(
+            f"{str(path)!r} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...) and "
+            "no phalanx.json naming its base model; save the tokenizer into the folder "
+            "(tokenizer.save_pretrained) or pass the original model"
+        )
+    return tokenizer_source(base)
+
+
+def load_tokenizer(name_or_path: str, model=None, max_length: int | None = None):
+    """A tokenizer with the padding side of the model family and a pad token.
+
+    Decoders pad on the left (the last position is the last real token) and reuse EOS as
+    pad when they have none, as peft-sparta does.
+    """
+    from transformers import AutoTokenizer
+
+    side = arch_spec(model).padding_side if model is not None else "right"
+    tok = AutoTokenizer.from_pretrained(tokenizer_source(name_or_path), padding_side=side)
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            raise ValueError(f"tokenizer of {name_or_path} has neither a pad nor an EOS token")
+        tok.pad_token = tok.eos_token
+    if model is not None and getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tok.pad_token_id
+    if max_length is not None:
+        tok.model_max_length = max_length
+    return tok
+
+
+def default_max_length(tokenizer, model=None) -> int:
+    """The tokenizer's limit when it has a sane one, else the model's positions, else 512."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if limit and limit < 100_000:
+        return int(limit)
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(min(positions, 2048)) if positions else 512
