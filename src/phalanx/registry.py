@@ -34,6 +34,21 @@ class Method:
     """(path, **kwargs) -> TextClassifier."""
     detect: Callable[[Path], bool]
     """Whether a folder holds an adapter of this method."""
+    shares_base: bool = False
+    """Its classifier can load onto a base model already in memory (``model=``)."""
+    can_merge: bool = True
+    """Its weights fold into a plain model (export, serving without the adapter)."""
+    prompt_style: bool = False
+    """It adds virtual tokens to the input instead of changing weights."""
+    generative: bool = True
+    """It can adapt a language model that scores label words (``task: generative``)."""
+    frozen_base: bool = True
+    """The base weights stay frozen (so pruning / quantizing them needs ``full`` first)."""
+
+    @property
+    def default_lr(self) -> float:
+        """The learning rate that worked on MiniLM / rotten_tomatoes for this method."""
+        return float(getattr(self.config_cls, "default_lr", 1e-3))
 
 
 _METHODS: dict[str, Method] = {}

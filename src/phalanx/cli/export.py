@@ -102,7 +102,7 @@ def _calibration_texts(
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from ..export.onnx import export_onnx
-    from .use import resolve_adapter
+    from ..folder import resolve_adapter
 
     output = getattr(args, "output", None)
     if not output:

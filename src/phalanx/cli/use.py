@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..folder import adapter_info, resolve_adapter
 from .args import CliError
 
-__all__ = ["add_classify", "add_evaluate", "add_info", "resolve_adapter"]
+__all__ = ["add_classify", "add_evaluate", "add_info"]
 
 _CLASSIFY_EXAMPLES = """\
 examples:
@@ -30,26 +31,6 @@ examples:
   phalanx info runs/demo/adapter
   phalanx info runs/demo --json
 """
-
-
-def resolve_adapter(path: str | None) -> Path:
-    """An adapter folder, or a run folder holding ``adapter/``."""
-    if not path:
-        raise CliError("give the adapter folder (e.g. runs/NAME/adapter)")
-    p = Path(path).expanduser()
-    if not p.is_dir():
-        raise CliError(f"adapter folder {path!r} does not exist")
-    if not any((p / f).is_file() for f in ("phalanx.json", "config.json", "adapter_config.json")):
-        if (p / "adapter").is_dir():
-            return p / "adapter"
-        if (p / "checkpoints").is_dir():
-            raise CliError(
-                f"{path!r} is a run folder without a finished adapter (training did not "
-                "complete); continue it with: phalanx train --output "
-                f"{path} --resume"
-            )
-        raise CliError(f"{path!r} holds no adapter (no phalanx.json / config.json)")
-    return p
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -331,39 +312,6 @@ def add_info(sub, add) -> None:
     p.add_argument("adapter", metavar="ADAPTER", nargs="?", help="adapter folder (or run folder)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(_run=_cmd_info)
-
-
-def adapter_info(path: Path) -> dict[str, Any]:
-    """What ``phalanx info`` shows, read from the folder's JSON files only."""
-    from ..registry import method_for_folder
-
-    method = method_for_folder(path)
-    meta = (
-        json.loads((path / "phalanx.json").read_text()) if (path / "phalanx.json").is_file() else {}
-    )
-    config = (
-        json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
-    )
-    labels = meta.get("labels") or [
-        config["id2label"][k] for k in sorted(config.get("id2label", {}), key=int)
-    ]
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return {
-        "adapter": str(path),
-        "method": method.name,
-        "base_model": meta.get("base_model")
-        or config.get("sparta_pretrained_model")
-        or config.get("_name_or_path"),
-        "model_type": meta.get("model_type") or config.get("model_type"),
-        "trainable_parameters": meta.get("trainable_parameters"),
-        "labels": labels,
-        "input_template": meta.get("input_template"),
-        "max_length": meta.get("max_length"),
-        "size_bytes": size,
-        "method_config": meta.get("method_config"),
-        "metrics": meta.get("metrics", {}),
-        "dataset": meta.get("dataset", {}).get("source"),
-    }
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -90,7 +90,7 @@ def _is_export(path: Path) -> bool:
 
 
 def _adapter_folder(path: Path) -> Path:
-    from ..cli.use import resolve_adapter
+    from ..folder import resolve_adapter
 
     return resolve_adapter(str(path))
 
