@@ -72,7 +72,7 @@ def resolve_adapter(path: str | None) -> Path:
 
 def adapter_info(path: Path) -> dict[str, Any]:
     """What ``phalanx info`` shows, read from the folder's JSON files only."""
-    from ..registry import method_for_folder
+    from .registry import method_for_folder
 
     method = method_for_folder(path)
     meta = (
