@@ -11,6 +11,7 @@ import pytest
 
 from phalanx import data
 from phalanx.data import DataSplits, TextDataset, load_data, split_checksum
+from phalanx.data.splits import stratified_take
 
 POS = [f"a fine and lovely film number {i}" for i in range(30)]
 NEG = [f"a dull and tiresome film number {i}" for i in range(20)]
@@ -265,7 +266,7 @@ def test_hf_hub_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_stratified_take_exact_counts() -> None:
     labels = [0] * 51 + [1] * 49 + [2] * 3
-    taken, kept = data._stratified_take(labels, 10, 42, "x")
+    taken, kept = stratified_take(labels, 10, 42, "x")
     assert len(taken) == 10 and sorted(taken + kept) == list(range(len(labels)))
     assert Counter(labels[i] for i in taken) == {0: 5, 1: 5}
 

@@ -1,0 +1,55 @@
+"""``load_data``: any labelled source as train / validation / test splits with label names."""
+
+from __future__ import annotations
+
+from ..assets import BUILTIN_DATASETS
+from .builtin import load_builtin
+from .splits import DataSplits, build_splits, split_checksum, stratified_take
+from .tables import SPLIT_NAMES, read_source
+
+__all__ = ["load_data"]
+
+
+def load_data(
+    source: str,
+    *,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    label_column: str = "label",
+    label_names: list[str] | None = None,
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 42,
+    limit: int | None = None,
+) -> DataSplits:
+    """Load ``source`` as train / validation / test splits.
+
+    ``source``: a built-in dataset name, a .csv/.tsv/.json/.jsonl/.parquet file, a folder of
+    train/validation(valid, dev)/test files (or a ``save_to_disk`` folder), or a Hugging Face
+    ``datasets`` name. Missing splits are carved from train (stratified, by the fractions of
+    train's size). ``limit`` keeps a stratified subset of at most that many rows per split.
+    rotten_tomatoes always uses its pinned 80/10/10 split (fractions and seed are ignored).
+    """
+    fractions = {"validation": validation_fraction, "test": test_fraction}
+    if not all(0 <= f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
+        raise ValueError(
+            f"validation_fraction ({validation_fraction}) and test_fraction ({test_fraction}) "
+            "must each be in [0, 1) and sum to less than 1"
+        )
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of examples per split, got {limit}")
+    if source in BUILTIN_DATASETS:
+        splits = load_builtin(source, validation_fraction, seed)
+    else:
+        tables, feature_names = read_source(source, label_column)
+        columns = (text_column, text_pair_column, label_column)
+        names = label_names or feature_names
+        splits = build_splits(tables, columns, names, fractions, seed, source)
+    if limit is not None:
+        for name in SPLIT_NAMES:
+            ds = getattr(splits, name)
+            if len(ds) > limit:
+                take, _ = stratified_take(ds.labels, limit, seed, f"limit-{name}")
+                setattr(splits, name, ds.subset(take))
+    splits.checksums = {s: split_checksum(getattr(splits, s)) for s in SPLIT_NAMES}
+    return splits

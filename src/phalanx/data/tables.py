@@ -1,0 +1,162 @@
+"""Reading labelled data files and sources into column tables: files, folders, HF datasets."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..assets import BUILTIN_DATASETS
+
+__all__ = ["SPLIT_NAMES", "SUFFIXES", "Table", "read_source", "read_table", "split_name"]
+
+logger = logging.getLogger(__name__)
+
+Table = dict[str, list[Any]]  # column name -> values
+
+
+SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test", "testing"),
+}
+
+
+def pandas():
+    try:
+        import pandas as pd
+    except ImportError as err:
+        raise ImportError("reading data files needs pandas: pip install 'phalanx[data]'") from err
+    return pd
+
+
+def frame_to_table(df: Any) -> Table:
+    return {str(c): df[c].tolist() for c in df.columns}
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        logger.warning(
+            "%s is not valid UTF-8 (first bad byte at offset %d); undecodable bytes were "
+            "replaced with U+FFFD: re-save the file as UTF-8 to avoid this",
+            path,
+            err.start,
+        )
+        return raw.decode("utf-8", errors="replace")
+
+
+def read_table(path: str | Path) -> Table:
+    """Read one .csv/.tsv/.json/.jsonl/.parquet file into column lists."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"unsupported data file {str(path)!r}; use one of {', '.join(SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"data file {str(path)!r} is empty")
+    pd = pandas()
+    if suffix == ".parquet":
+        df = pd.read_parquet(path)
+    else:
+        text = _decode(path)
+        if not text.strip():
+            raise ValueError(f"data file {str(path)!r} is empty")
+        try:
+            df = _parse_text(pd, text, suffix)
+        except ValueError as err:
+            raise ValueError(f"could not parse {str(path)!r} as {suffix[1:]}: {err}") from err
+    if len(df) == 0:
+        raise ValueError(f"data file {str(path)!r} has a header but no rows")
+    return frame_to_table(df)
+
+
+def _parse_text(pd: Any, text: str, suffix: str) -> Any:
+    if suffix in (".csv", ".tsv"):
+        sep = "," if suffix == ".csv" else "\t"
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    try:  # .json holds records (a list or columns); fall back to JSON lines
+        return pd.read_json(io.StringIO(text), lines=suffix == ".jsonl", dtype=False)
+    except ValueError:
+        if suffix == ".jsonl":
+            raise
+        return pd.read_json(io.StringIO(text), lines=True, dtype=False)
+
+
+def _find_split_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        split = split_name(path.stem)
+        if split and path.suffix.lower() in SUFFIXES:
+            if split in found:
+                names = f"{found[split].name} and {path.name}"
+                raise ValueError(f"two {split} files in {str(folder)!r}: {names}; keep one")
+            found[split] = path
+    return found
+
+
+def split_name(name: str) -> str | None:
+    return next((s for s, aliases in SPLIT_NAMES.items() if name.lower() in aliases), None)
+
+
+def read_source(source: str, label_column: str) -> tuple[dict[str, Table], list[str] | None]:
+    """Tables by split (and ClassLabel names, for HF datasets) for a file, folder or HF name."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return {"train": read_table(path)}, None
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+            import datasets
+
+            return _from_hf(datasets.load_from_disk(str(path)), source, label_column)
+        files = _find_split_files(path)
+        if files:
+            return {s: read_table(p) for s, p in files.items()}, None
+    elif path.suffix.lower() in SUFFIXES or source.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"no such data file or folder: {source!r}")
+    elif close := difflib.get_close_matches(source, list(BUILTIN_DATASETS), n=1, cutoff=0.8):
+        raise ValueError(
+            f"unknown dataset {source!r}: did you mean the built-in {close[0]!r}? Known "
+            f"built-ins: {', '.join(BUILTIN_DATASETS)} (Hub datasets: use 'org/name')"
+        )
+    try:
+        import datasets
+    except ImportError as err:
+        raise ImportError(
+            f"{source!r} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}) nor a local "
+            "file; loading it as a Hugging Face dataset needs: pip install 'phalanx[data]'"
+        ) from err
+    try:
+        loaded = datasets.load_dataset(str(path) if path.is_dir() else source)
+    except Exception as err:  # datasets raises many types; re-raise with what was tried
+        raise ValueError(
+            f"{source!r} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}), a local "
+            f"{'/'.join(SUFFIXES)} file, a folder of train/validation/test files, nor a "
+            f"loadable Hugging Face dataset ({type(err).__name__}: {err})"
+        ) from err
+    return _from_hf(loaded, source, label_column)
+
+
+def _from_hf(
+    loaded: Any, source: str, label_column: str
+) -> tuple[dict[str, Table], list[str] | None]:
+    split_dict = loaded if hasattr(loaded, "keys") else {"train": loaded}
+    tables: dict[str, Table] = {}
+    names = None
+    for key in split_dict:
+        split = split_name(key)
+        if split is None:
+            logger.info("ignoring split %r of %r", key, source)
+            continue
+        ds = split_dict[key]
+        names = names or getattr(ds.features.get(label_column), "names", None)
+        tables[split] = ds.to_dict()
+    return tables, names
