@@ -14,17 +14,42 @@ __all__ = ["clean_rows", "encode_labels", "is_missing", "text_value"]
 logger = logging.getLogger(__name__)
 
 
+#: how files spell a missing value (pandas' defaults): never a label unless named as one
+MISSING_SPELLINGS = frozenset(
+    "#N/A,#N/A N/A,#NA,-1.#IND,-1.#QNAN,-NaN,-nan,1.#IND,1.#QNAN,<NA>,N/A,NA,NULL,NaN,None,"
+    "n/a,nan,null,none,Null,NONE,na".split(",")
+)
+
+
 def clean_rows(
-    table: Table, columns: tuple[str, str | None, str], split: str
+    table: Table,
+    columns: tuple[str, str | None, str],
+    split: str,
+    label_names: list[str] | None = None,
 ) -> tuple[list[str], list[Any], list[str] | None]:
-    """Texts as stripped strings; rows with an empty text are dropped with a warning."""
+    """Texts as stripped strings; rows with an empty text are dropped with a warning.
+
+    A missing label (empty, null, or spelled ``NaN``, ``NA``, ``null``, ... unless
+    ``label_names`` names that spelling) is an error naming its row: silently making it a
+    class of its own would train on it.
+    """
     text_col, pair_col, label_col = columns
     texts, labels, pairs, dropped = [], [], [] if pair_col else None, 0
+    named = set(label_names or ())
     for i, text in enumerate(table[text_col]):
         text = text_value(text)
         if not text:
             dropped += 1
             continue
+        label = table[label_col][i]
+        if (not text_value(label) or text_value(label) in MISSING_SPELLINGS) and (
+            text_value(label) not in named
+        ):
+            raise ValueError(
+                f"label column {label_col!r} has no value in {split} row {i + 1} "
+                f"({label!r}; rows count from 1 after the header); fill it in, drop the row, "
+                f"or name {label!r} in label_names if it really is a class"
+            )
         texts.append(text)
         labels.append(table[label_col][i])
         if pairs is not None:
@@ -60,12 +85,6 @@ def encode_labels(
 ) -> tuple[dict[str, list[int]], list[str]]:
     """Map raw labels (ints or strings) of every split to 0..C-1; return them and the names."""
     values = [v for vs in raw.values() for v in vs]
-    for split, vs in raw.items():
-        if bad := [i for i, v in enumerate(vs) if not text_value(v)]:
-            raise ValueError(
-                f"label column {column!r} is empty in {len(bad)} {split} rows (first: row "
-                f"{bad[0]}); fill in or drop those rows"
-            )
     ints = [_as_int(v) for v in values]
     if all(i is not None for i in ints):
         uniq = sorted(set(ints))

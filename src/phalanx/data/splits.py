@@ -119,7 +119,7 @@ def build_splits(
                     f"column {col!r} not found in the {split} split of {source!r}; available "
                     f"columns: {list(table)}. Pass {arg}=<one of them>."
                 )
-        raw[split] = clean_rows(table, columns, split)
+        raw[split] = clean_rows(table, columns, split, label_names)
     labels_by_split, names = encode_labels(
         {s: r[1] for s, r in raw.items()}, label_names, label_column
     )

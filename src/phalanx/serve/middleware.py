@@ -22,8 +22,9 @@ OPEN_ROUTES = ("/healthz",)
 
 
 class GuardAndMeasure:
-    """Refuse requests without the API key (but /healthz) and bodies declared larger than
-    ``max_body_bytes`` (before reading them); count and time every request."""
+    """Refuse requests without the API key (but /healthz) and bodies over ``max_body_bytes``
+    (a declared Content-Length before reading; a chunked body as soon as it passes the
+    limit); count and time every request."""
 
     def __init__(
         self,
@@ -39,6 +40,42 @@ class GuardAndMeasure:
     def _too_large(self, scope: dict) -> bool:
         length = Headers(scope=scope).get("content-length", "")
         return bool(self.max_body and length.isdigit() and int(length) > self.max_body)
+
+    def _too_large_response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": f"request body over {self.max_body} bytes (max_texts_per_request "
+             "x max_chars_per_text allows no more): split the request",
+             "limit": "max_body_bytes", "value": self.max_body},
+            status_code=413,
+        )  # fmt: skip
+
+    async def _bounded(self, scope: dict, receive: Any, send: Any) -> None:
+        """Run the app with a ``receive`` that counts body bytes however they are framed.
+
+        Past the limit the client gets 413 at once and the app sees a disconnect, so a
+        chunked body (no Content-Length) is never read whole; whatever the app answers
+        after that is dropped.
+        """
+        received, answered = 0, False
+
+        async def counted_receive() -> dict:
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    answered = True
+                    await self._too_large_response()(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: dict) -> None:
+            if not answered:
+                await send(message)
+
+        await self.app(scope, counted_receive, guarded_send)
 
     def _key_ok(self, scope: dict) -> bool:
         headers = Headers(scope=scope)
@@ -73,13 +110,9 @@ class GuardAndMeasure:
                 )  # fmt: skip
                 await response(scope, receive, send_and_record)
             elif self._too_large(scope):
-                response = JSONResponse(
-                    {"error": f"request body over {self.max_body} bytes (max_texts_per_request "
-                     "x max_chars_per_text allows no more): split the request",
-                     "limit": "max_body_bytes", "value": self.max_body},
-                    status_code=413,
-                )  # fmt: skip
-                await response(scope, receive, send_and_record)
+                await self._too_large_response()(scope, receive, send_and_record)
+            elif self.max_body:
+                await self._bounded(scope, receive, send_and_record)
             else:
                 await self.app(scope, receive, send_and_record)
         finally:

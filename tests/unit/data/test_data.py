@@ -154,8 +154,29 @@ def test_bad_labels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="non-integer"):
         load_data(str(_write(df, tmp_path / "f.json")))
     df = pd.DataFrame({"text": POS[:4], "label": ["a", "", "b", "a"]})
-    with pytest.raises(ValueError, match="empty in 1 train rows"):
+    with pytest.raises(ValueError, match="no value in train row 2"):
         load_data(str(_write(df, tmp_path / "m.csv")))
+
+
+@pytest.mark.parametrize("missing", ["NaN", "nan", "NA", "N/A", "null", "None", "<NA>", ""])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_missing_value_spellings_are_refused_as_labels_with_their_row(tmp_path, missing, suffix):
+    labels = [0, 1, missing, 1, 0, 1] * 4
+    df = pd.DataFrame({"text": (POS + NEG)[:24], "label": [str(v) for v in labels]})
+    with pytest.raises(ValueError, match=rf"no value in train row 3 .*{missing!r}"):
+        load_data(str(_write(df, tmp_path / f"d{suffix}")))
+
+
+def test_a_missing_spelling_named_in_label_names_is_a_class(tmp_path: Path) -> None:
+    df = pd.DataFrame({"text": POS[:20] + NEG[:20], "label": ["NA"] * 20 + ["EU"] * 20})
+    s = load_data(str(_write(df, tmp_path / "d.csv")), label_names=["EU", "NA"])
+    assert s.label_names == ["EU", "NA"] and set(s.train.labels) == {0, 1}
+
+
+def test_json_null_and_float_nan_labels_are_refused(tmp_path: Path) -> None:
+    df = pd.DataFrame({"text": POS[:4] + NEG[:4], "label": [1, 0, None, 1, 0, 1, 0, 1]})
+    with pytest.raises(ValueError, match="no value in train row 3"):
+        load_data(str(_write(df, tmp_path / "n.jsonl")))
 
 
 def test_empty_texts_are_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
