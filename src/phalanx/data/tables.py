@@ -76,12 +76,29 @@ def read_table(path: str | Path) -> Table:
             raise ValueError(f"could not parse {str(path)!r} as {suffix[1:]}: {err}") from err
     if len(df) == 0:
         raise ValueError(f"data file {str(path)!r} has a header but no rows")
+    _check_width(len(df.columns), f"data file {str(path)!r}")
     return frame_to_table(df)
+
+
+#: more columns than any labelled text table has; a header past it is refused before parsing
+MAX_COLUMNS = 10_000
+
+
+def _check_width(n_columns: int, what: str) -> None:
+    if n_columns > MAX_COLUMNS:
+        raise ValueError(
+            f"{what} has {n_columns:,} columns, more than the {MAX_COLUMNS:,} phalanx reads; "
+            "is the separator right (.csv: comma, .tsv: tab) and is this a table of texts?"
+        )
 
 
 def _parse_text(pd: Any, text: str, suffix: str) -> Any:
     if suffix in (".csv", ".tsv"):
         sep = "," if suffix == ".csv" else "\t"
+        # counted on the raw header line (quoted separators only over-count): pandas would
+        # build every column before we could look
+        end = text.find("\n")
+        _check_width(text[: end if end >= 0 else None].count(sep) + 1, "the header")
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     try:  # .json holds records (a list or columns); fall back to JSON lines
         return pd.read_json(io.StringIO(text), lines=suffix == ".jsonl", dtype=False)

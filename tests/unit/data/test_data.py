@@ -336,3 +336,22 @@ def test_orange_datasets_keep_their_test_split(
     assert s.num_labels == n_classes and s.label_names == sorted(s.label_names)
     small = load_data(name, limit=50)
     assert len(small.train) == len(small.test) == 50
+
+
+@pytest.mark.parametrize(("suffix", "sep"), [(".csv", ","), (".tsv", "\t")])
+def test_a_header_of_millions_of_columns_is_refused_before_parsing(tmp_path, suffix, sep):
+    import time
+
+    path = tmp_path / f"wide{suffix}"
+    path.write_text(sep.join(f"c{i}" for i in range(2_000_000)) + "\n" + "x" + "\n")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="2,000,000 columns, more than the 10,000"):
+        load_data(str(path))
+    assert time.perf_counter() - start < 5
+
+
+def test_a_json_table_of_too_many_columns_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wide.json"
+    path.write_text("[{" + ",".join(f'"c{i}": 1' for i in range(10_001)) + "}]")
+    with pytest.raises(ValueError, match="10,001 columns"):
+        load_data(str(path))
