@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,9 +44,7 @@ class Options:
     ],
 )
 def test_a_wrong_type_is_named_with_the_field_value_and_expected_type(kwargs, message):
-    with pytest.raises(
-        InputError, match="^cfg: " + message.replace("(", r"\(").replace(")", r"\)")
-    ):
+    with pytest.raises(InputError, match="^cfg: " + re.escape(message)):
         check_field_types(Options(**kwargs), "cfg")
 
 
