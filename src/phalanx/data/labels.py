@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any
 
+from ..errors import InputError
 from .tables import Table
 
 __all__ = ["clean_rows", "encode_labels", "is_missing", "text_value"]
@@ -45,7 +46,7 @@ def clean_rows(
         if (not text_value(label) or text_value(label) in MISSING_SPELLINGS) and (
             text_value(label) not in named
         ):
-            raise ValueError(
+            raise InputError(
                 f"label column {label_col!r} has no value in {split} row {i + 1} "
                 f"({label!r}; rows count from 1 after the header); fill it in, drop the row, "
                 f"or name {label!r} in label_names if it really is a class"
@@ -91,7 +92,7 @@ def encode_labels(
         if label_names:
             out = [i for i in uniq if not 0 <= i < len(label_names)]
             if out:
-                raise ValueError(
+                raise InputError(
                     f"integer label {out[0]} is outside 0..{len(label_names) - 1} of "
                     f"label_names {label_names}; fix the labels or the label_names"
                 )
@@ -105,7 +106,7 @@ def encode_labels(
     else:
         fractional = [v for v in values if isinstance(v, float) and not v.is_integer()]
         if fractional:
-            raise ValueError(
+            raise InputError(
                 f"label column {column!r} holds non-integer numbers (e.g. {fractional[0]}); "
                 "phalanx trains classifiers: map them to classes first"
             )
@@ -113,7 +114,7 @@ def encode_labels(
         names = list(label_names) if label_names else found
         unknown = [v for v in found if v not in names]
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"label {unknown[0]!r} of column {column!r} is not in label_names {names}; "
                 "add it to label_names or fix the data"
             )
@@ -123,7 +124,7 @@ def encode_labels(
     present = {y for ys in encoded.values() for y in ys}
     if len(present) < 2:
         only = names[next(iter(present))] if present else "none"
-        raise ValueError(
+        raise InputError(
             f"label column {column!r} has a single class ({only!r}); a classifier needs at "
             "least two: check label_column or add data of other classes"
         )

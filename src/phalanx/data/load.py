@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..assets import BUILTIN_DATASETS
+from ..errors import InputError
 from .builtin import load_builtin
 from .splits import DataSplits, build_splits, split_checksum, stratified_take
 from .tables import SPLIT_NAMES, read_source
@@ -32,12 +33,12 @@ def load_data(
     """
     fractions = {"validation": validation_fraction, "test": test_fraction}
     if not all(0 <= f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
-        raise ValueError(
+        raise InputError(
             f"validation_fraction ({validation_fraction}) and test_fraction ({test_fraction}) "
             "must each be in [0, 1) and sum to less than 1"
         )
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of examples per split, got {limit}")
+        raise InputError(f"limit must be a positive number of examples per split, got {limit}")
     if source in BUILTIN_DATASETS:
         splits = load_builtin(source, validation_fraction, seed)
     else:

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import InputError
 from .labels import clean_rows, encode_labels
 from .tables import Table
 
@@ -32,9 +33,9 @@ class TextDataset:
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
-            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+            raise InputError(f"{len(self.texts)} texts but {len(self.labels)} labels")
         if self.pairs is not None and len(self.pairs) != len(self.texts):
-            raise ValueError(f"{len(self.texts)} texts but {len(self.pairs)} pairs")
+            raise InputError(f"{len(self.texts)} texts but {len(self.pairs)} pairs")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -106,7 +107,7 @@ def build_splits(
     """Check columns, encode labels, carve missing splits from train (stratified)."""
     label_column = columns[2]
     if "train" not in tables:
-        raise ValueError(
+        raise InputError(
             f"{source!r} has splits {sorted(tables)} but no train split; name the training "
             "file train.<ext> (validation/valid/dev and test are optional)"
         )
@@ -115,7 +116,7 @@ def build_splits(
         args = ("text_column", "text_pair_column", "label_column")
         for col, arg in zip(columns, args, strict=True):
             if col is not None and col not in table:
-                raise ValueError(
+                raise InputError(
                     f"column {col!r} not found in the {split} split of {source!r}; available "
                     f"columns: {list(table)}. Pass {arg}=<one of them>."
                 )
@@ -134,7 +135,7 @@ def build_splits(
             if not taken:
                 logger.warning("the %s split of %r is empty (too little data)", split, source)
     if len(set(train.labels)) < 2:
-        raise ValueError(
+        raise InputError(
             f"the train split of {source!r} has a single class ({names[train.labels[0]]!r}) "
             "left; a classifier needs at least two: add data of other classes"
         )

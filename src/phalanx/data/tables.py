@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..assets import BUILTIN_DATASETS
+from ..errors import InputError
 
 __all__ = ["SPLIT_NAMES", "SUFFIXES", "Table", "read_source", "read_table", "split_name"]
 
@@ -60,22 +61,22 @@ def read_table(path: str | Path) -> Table:
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ValueError(f"unsupported data file {str(path)!r}; use one of {', '.join(SUFFIXES)}")
+        raise InputError(f"unsupported data file {str(path)!r}; use one of {', '.join(SUFFIXES)}")
     if path.stat().st_size == 0:
-        raise ValueError(f"data file {str(path)!r} is empty")
+        raise InputError(f"data file {str(path)!r} is empty")
     pd = pandas()
     if suffix == ".parquet":
         df = pd.read_parquet(path)
     else:
         text = _decode(path)
         if not text.strip():
-            raise ValueError(f"data file {str(path)!r} is empty")
+            raise InputError(f"data file {str(path)!r} is empty")
         try:
             df = _parse_text(pd, text, suffix)
         except ValueError as err:
-            raise ValueError(f"could not parse {str(path)!r} as {suffix[1:]}: {err}") from err
+            raise InputError(f"could not parse {str(path)!r} as {suffix[1:]}: {err}") from err
     if len(df) == 0:
-        raise ValueError(f"data file {str(path)!r} has a header but no rows")
+        raise InputError(f"data file {str(path)!r} has a header but no rows")
     _check_width(len(df.columns), f"data file {str(path)!r}")
     return frame_to_table(df)
 
@@ -86,7 +87,7 @@ MAX_COLUMNS = 10_000
 
 def _check_width(n_columns: int, what: str) -> None:
     if n_columns > MAX_COLUMNS:
-        raise ValueError(
+        raise InputError(
             f"{what} has {n_columns:,} columns, more than the {MAX_COLUMNS:,} phalanx reads; "
             "is the separator right (.csv: comma, .tsv: tab) and is this a table of texts?"
         )
@@ -115,7 +116,7 @@ def _find_split_files(folder: Path) -> dict[str, Path]:
         if split and path.suffix.lower() in SUFFIXES:
             if split in found:
                 names = f"{found[split].name} and {path.name}"
-                raise ValueError(f"two {split} files in {str(folder)!r}: {names}; keep one")
+                raise InputError(f"two {split} files in {str(folder)!r}: {names}; keep one")
             found[split] = path
     return found
 
@@ -140,7 +141,7 @@ def read_source(source: str, label_column: str) -> tuple[dict[str, Table], list[
     elif path.suffix.lower() in SUFFIXES or source.startswith((".", "/", "~")):
         raise FileNotFoundError(f"no such data file or folder: {source!r}")
     elif close := difflib.get_close_matches(source, list(BUILTIN_DATASETS), n=1, cutoff=0.8):
-        raise ValueError(
+        raise InputError(
             f"unknown dataset {source!r}: did you mean the built-in {close[0]!r}? Known "
             f"built-ins: {', '.join(BUILTIN_DATASETS)} (Hub datasets: use 'org/name')"
         )
@@ -154,7 +155,7 @@ def read_source(source: str, label_column: str) -> tuple[dict[str, Table], list[
     try:
         loaded = datasets.load_dataset(str(path) if path.is_dir() else source)
     except Exception as err:  # datasets raises many types; re-raise with what was tried
-        raise ValueError(
+        raise InputError(
             f"{source!r} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}), a local "
             f"{'/'.join(SUFFIXES)} file, a folder of train/validation/test files, nor a "
             f"loadable Hugging Face dataset ({type(err).__name__}: {err})"

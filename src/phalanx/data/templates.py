@@ -6,6 +6,8 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..errors import InputError
+
 __all__ = ["apply_template", "render_inputs", "template_fields"]
 
 
@@ -18,7 +20,7 @@ def template_fields(template: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as err:
-        raise ValueError(f"invalid input template {template!r}: {err}") from None
+        raise InputError(f"invalid input template {template!r}: {err}") from None
     return [name for _, name, _, _ in parsed if name is not None]
 
 
@@ -26,7 +28,7 @@ def apply_template(template: str | None, item: Any, position: int = 0) -> str:
     """Render one input. A plain string fills a template with exactly one field."""
     if isinstance(item, Mapping):
         if template is None:
-            raise ValueError(
+            raise InputError(
                 f"input {position} is a dict {dict(item)!r} but no input_template is set; "
                 "pass input_template='... {field} ...' or give strings"
             )
@@ -46,7 +48,7 @@ def apply_template(template: str | None, item: Any, position: int = 0) -> str:
         return item
     fields = template_fields(template)
     if len(set(fields)) != 1:
-        raise ValueError(
+        raise InputError(
             f"input {position} is a string but the template has fields {fields}; "
             "give dicts with those keys"
         )
