@@ -7,14 +7,14 @@ import pytest
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'phalanx[serve]'")
 
-from starlette.applications import Starlette  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.responses import JSONResponse  # noqa: E402
-from starlette.routing import Route  # noqa: E402
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from phalanx.serve import BackgroundServer  # noqa: E402
-from phalanx.serve.metrics import ServeMetrics  # noqa: E402
-from phalanx.serve.middleware import GuardAndMeasure  # noqa: E402
+from phalanx.serve import BackgroundServer
+from phalanx.serve.metrics import ServeMetrics
+from phalanx.serve.middleware import GuardAndMeasure
 
 LIMIT = 10_000
 

@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, shown
 from .tables import Table
 
 __all__ = ["clean_rows", "encode_labels", "is_missing", "text_value"]
@@ -37,24 +37,23 @@ def clean_rows(
     text_col, pair_col, label_col = columns
     texts, labels, pairs, dropped = [], [], [] if pair_col else None, 0
     named = set(label_names or ())
-    for i, text in enumerate(table[text_col]):
-        text = text_value(text)
+    for i, raw in enumerate(table[text_col]):
+        row = f"{split} row {i + 1} (rows count from 1 after the header)"
+        text = text_value(raw, text_col, row)
         if not text:
             dropped += 1
             continue
         label = table[label_col][i]
-        if (not text_value(label) or text_value(label) in MISSING_SPELLINGS) and (
-            text_value(label) not in named
-        ):
+        shown_label = text_value(label, label_col, row)
+        if (not shown_label or shown_label in MISSING_SPELLINGS) and shown_label not in named:
             raise InputError(
-                f"label column {label_col!r} has no value in {split} row {i + 1} "
-                f"({label!r}; rows count from 1 after the header); fill it in, drop the row, "
-                f"or name {label!r} in label_names if it really is a class"
+                f"label column {label_col!r} has no value in {row}: {shown(label)}; fill it "
+                f"in, drop the row, or name {shown(label)} in label_names if it is a class"
             )
         texts.append(text)
-        labels.append(table[label_col][i])
+        labels.append(label)
         if pairs is not None:
-            pairs.append(text_value(table[pair_col][i]))
+            pairs.append(text_value(table[pair_col][i], pair_col, row))
     if dropped:
         logger.warning("dropped %d %s rows whose %r is empty", dropped, split, text_col)
     return texts, labels, pairs
@@ -64,7 +63,13 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def text_value(value: Any) -> str:
+def text_value(value: Any, column: str = "", row: str = "") -> str:
+    """A cell as stripped text ('' when missing); a list or mapping is not a text."""
+    if isinstance(value, list | tuple | dict):
+        raise InputError(
+            f"column {column!r} holds a {type(value).__name__} in {row}: {shown(value)}; "
+            "each cell must be a single text or label"
+        )
     return "" if is_missing(value) else str(value).strip()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -64,21 +65,21 @@ def read_table(path: str | Path) -> Table:
         raise InputError(f"unsupported data file {str(path)!r}; use one of {', '.join(SUFFIXES)}")
     if path.stat().st_size == 0:
         raise InputError(f"data file {str(path)!r} is empty")
-    pd = pandas()
+    where = str(path)
     if suffix == ".parquet":
-        df = pd.read_parquet(path)
+        try:
+            table = frame_to_table(pandas().read_parquet(path))
+        except (ValueError, OSError) as err:  # pyarrow's errors for a damaged file
+            raise InputError(f"could not read {where!r} as parquet: {err}") from err
     else:
         text = _decode(path)
         if not text.strip():
-            raise InputError(f"data file {str(path)!r} is empty")
-        try:
-            df = _parse_text(pd, text, suffix)
-        except ValueError as err:
-            raise InputError(f"could not parse {str(path)!r} as {suffix[1:]}: {err}") from err
-    if len(df) == 0:
-        raise InputError(f"data file {str(path)!r} has a header but no rows")
-    _check_width(len(df.columns), f"data file {str(path)!r}")
-    return frame_to_table(df)
+            raise InputError(f"data file {where!r} is empty")
+        table = _parse_text(text, suffix, where)
+    if not table or not any(table.values()):
+        raise InputError(f"data file {where!r} has a header but no rows")
+    _check_width(len(table), f"data file {where!r}")
+    return table
 
 
 #: more columns than any labelled text table has; a header past it is refused before parsing
@@ -93,20 +94,73 @@ def _check_width(n_columns: int, what: str) -> None:
         )
 
 
-def _parse_text(pd: Any, text: str, suffix: str) -> Any:
+def _parse_text(text: str, suffix: str, where: str) -> Table:
     if suffix in (".csv", ".tsv"):
         sep = "," if suffix == ".csv" else "\t"
         # counted on the raw header line (quoted separators only over-count): pandas would
         # build every column before we could look
         end = text.find("\n")
-        _check_width(text[: end if end >= 0 else None].count(sep) + 1, "the header")
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    try:  # .json holds records (a list or columns); fall back to JSON lines
-        return pd.read_json(io.StringIO(text), lines=suffix == ".jsonl", dtype=False)
-    except ValueError:
-        if suffix == ".jsonl":
-            raise
-        return pd.read_json(io.StringIO(text), lines=True, dtype=False)
+        _check_width(text[: end if end >= 0 else None].count(sep) + 1, f"the header of {where!r}")
+        try:
+            df = pandas().read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        except ValueError as err:  # pandas' ParserError and friends
+            raise InputError(f"could not parse {where!r} as {suffix[1:]}: {err}") from err
+        return frame_to_table(df)
+    if suffix == ".json":
+        try:  # one document: records or columns ...
+            return _json_table(_json(text, where), where)
+        except _NotOneDocument:  # ... or JSON lines under a .json name (datasets writes those)
+            pass
+    records = [
+        _json(line, f"{where} line {n}")
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
+    return _records_table(records, where)
+
+
+class _NotOneDocument(InputError):
+    """The text is not a single JSON document."""
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _NotOneDocument(f"could not parse {where} as JSON: {err}") from err
+    except (ValueError, RecursionError) as err:  # a 5,000-digit number, nesting past the stack
+        raise InputError(f"{where} is not JSON phalanx can read: {type(err).__name__}") from err
+
+
+def _json_table(doc: Any, where: str) -> Table:
+    """Records (``[{"text": ..., "label": ...}, ...]``) or columns (``{"text": [...]}``,
+    ``{"text": {"0": ...}}``, pandas' default orient)."""
+    if isinstance(doc, list):
+        return _records_table(doc, where)
+    if isinstance(doc, dict) and doc and all(isinstance(v, list | dict) for v in doc.values()):
+        columns = {str(k): list(v.values()) if isinstance(v, dict) else v for k, v in doc.items()}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) == 1:
+            return columns
+        raise InputError(f"{where!r}: its columns have different lengths {sorted(lengths)}")
+    raise InputError(
+        f"{where!r} holds a JSON {type(doc).__name__}; expected a list of records "
+        '([{"text": ..., "label": ...}, ...]) or an object of columns'
+    )
+
+
+def _records_table(records: list[Any], where: str) -> Table:
+    for n, rec in enumerate(records, start=1):
+        if not isinstance(rec, dict):
+            raise InputError(
+                f"{where!r}: record {n} is a JSON {type(rec).__name__}, not an object "
+                '({"text": ..., "label": ...})'
+            )
+    columns: dict[str, None] = {}
+    for rec in records:
+        columns.update(dict.fromkeys(map(str, rec)))
+        _check_width(len(columns), f"data file {where!r}")
+    return {c: [rec.get(c) for rec in records] for c in columns}
 
 
 def _find_split_files(folder: Path) -> dict[str, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -354,4 +355,15 @@ def test_a_json_table_of_too_many_columns_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "wide.json"
     path.write_text("[{" + ",".join(f'"c{i}": 1' for i in range(10_001)) + "}]")
     with pytest.raises(ValueError, match="10,001 columns"):
+        load_data(str(path))
+
+
+@pytest.mark.parametrize("cell", [["pos"], {"a": 1}, [0, 1]])
+@pytest.mark.parametrize("column", ["text", "label"])
+def test_a_list_or_mapping_cell_is_refused_with_its_row(tmp_path, cell, column):
+    records = [{"text": t, "label": i % 2} for i, t in enumerate(POS[:10] + NEG[:10])]
+    records[4][column] = cell
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    with pytest.raises(ValueError, match=rf"column '{column}' holds a \w+ in train row 5"):
         load_data(str(path))
