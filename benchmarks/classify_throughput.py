@@ -30,13 +30,13 @@ from _common import (
 
 
 def make_adapter(root: Path, preset: str, texts: list[str]) -> Path:
-    from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
+    from phalanx import SpaRTAMethodConfig, get_sparta_model, save_sparta_adapter
 
     model, _, _ = build_classifier(preset, torch.float32, "cpu")
     base = root / "base"
     model.save_pretrained(base)
     word_tokenizer(base, texts, model.config.vocab_size)
-    sparta = get_sparta_model(model, SpaRTAConfig(sparsity=0.99))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(sparsity=0.99))
     with torch.no_grad():
         for sd in sparta.deltas.values():
             sd.delta.normal_(0, 0.02)

@@ -36,11 +36,11 @@ def random_adapter(root: Path) -> Path:
     """A SpaRTA adapter on the real MiniLM with small random deltas (throughput only)."""
     import torch
 
-    from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
+    from phalanx import SpaRTAMethodConfig, get_sparta_model, save_sparta_adapter
     from phalanx.models.loading import load_base_classifier
 
     model = load_base_classifier("minilm-l6", {0: "negative", 1: "positive"})
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.01, seed=0))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.01, seed=0))
     with torch.no_grad():
         for sd in sparta.deltas.values():
             sd.delta.normal_(0, 0.01)

@@ -50,9 +50,9 @@ def batches(tokenizer, texts: list[str], batch_size: int) -> list[dict[str, torc
 
 def save_folders(root: Path, dense, pruned, tokenizer) -> tuple[Path, Path]:
     from phalanx.compress.structured import save_pruned
-    from phalanx.methods.full import FullConfig, apply_full, save_full
+    from phalanx.methods.full import FullMethodConfig, apply_full, save_full
 
-    apply_full(dense, FullConfig())
+    apply_full(dense, FullMethodConfig())
     dense_dir = save_full(dense, root / "dense", base_model="minilm-l6")
     pruned_dir = save_pruned(pruned, tokenizer, root / "pruned", {"base_model": "minilm-l6"})
     return dense_dir, pruned_dir

@@ -34,9 +34,9 @@ METHODS = ("phalanx-sparta", "peft-lora", "peft-sparta")
 def make(method: str, preset: str, dtype: torch.dtype, device: str, sparsity: float):
     model, batch, seq = build_classifier(preset, dtype, device)
     if method == "phalanx-sparta":
-        from phalanx import SpaRTAConfig, get_sparta_model
+        from phalanx import SpaRTAMethodConfig, get_sparta_model
 
-        wrapped = get_sparta_model(model, SpaRTAConfig(sparsity=sparsity))
+        wrapped = get_sparta_model(model, SpaRTAMethodConfig(sparsity=sparsity))
         params = [p for p in wrapped.parameters() if p.requires_grad]
     elif method == "peft-lora":
         from peft import LoraConfig, get_peft_model

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from phalanx.methods.sparta import SpaRTAConfig, get_sparta_model, save_sparta_adapter
+from phalanx.methods.sparta import SpaRTAMethodConfig, get_sparta_model, save_sparta_adapter
 from phalanx.training import TrainConfig
 
 WORDS = (
@@ -242,7 +242,7 @@ def train_adapter(base, out, *, density=0.1, seed=0, steps=4, template=None, lab
         tok.padding_side = "left"
     texts = [template.format(sentence=s) for s in SENTENCES] if template else SENTENCES
     batch = tok(texts, padding=True, return_tensors="pt")
-    sparta = get_sparta_model(model, SpaRTAConfig(density=density, seed=seed)).train()
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=density, seed=seed)).train()
     opt = torch.optim.AdamW([p for p in sparta.parameters() if p.requires_grad], lr=5e-2)
     y = torch.tensor(LABELS) % model.config.num_labels
     for _ in range(steps):

@@ -7,18 +7,26 @@ Example:
     ['negative']
 """
 
-from .export import Pipeline, is_export
-from .inference.classifier import TextClassifier, load_classifier
-from .inference.metrics import Evaluation
-from .methods.sparta import (
-    SpaRTAConfig,
-    SpaRTAforSequenceClassification,
-    SpaRTAModel,
-    get_sparta_model,
-    read_sparta_adapter,
-    save_sparta_adapter,
-)
-from .registry import get_method, method_names
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .export import Pipeline, is_export
+    from .inference.classifier import TextClassifier, load_classifier
+    from .inference.metrics import Evaluation
+    from .methods.sparta import (
+        SpaRTAConfig,
+        SpaRTAforSequenceClassification,
+        SpaRTAMethodConfig,
+        SpaRTAModel,
+        get_sparta_model,
+        read_sparta_adapter,
+        save_sparta_adapter,
+    )
+    from .registry import get_method, method_names
 
 __version__ = "0.1.0"
 
@@ -26,6 +34,7 @@ __all__ = [
     "Evaluation",
     "Pipeline",
     "SpaRTAConfig",
+    "SpaRTAMethodConfig",
     "SpaRTAModel",
     "SpaRTAforSequenceClassification",
     "TextClassifier",
@@ -38,3 +47,29 @@ __all__ = [
     "read_sparta_adapter",
     "save_sparta_adapter",
 ]
+
+# where each public name lives: imported on first use, so `import phalanx` (and the CLI's
+# start-up) pulls in neither torch nor transformers
+_WHERE = {
+    "Evaluation": ".inference.metrics",
+    "Pipeline": ".export",
+    "SpaRTAConfig": ".methods.sparta",
+    "SpaRTAMethodConfig": ".methods.sparta",
+    "SpaRTAModel": ".methods.sparta",
+    "SpaRTAforSequenceClassification": ".methods.sparta",
+    "TextClassifier": ".inference.classifier",
+    "get_method": ".registry",
+    "get_sparta_model": ".methods.sparta",
+    "is_export": ".export",
+    "load_classifier": ".inference.classifier",
+    "method_names": ".registry",
+    "read_sparta_adapter": ".methods.sparta",
+    "save_sparta_adapter": ".methods.sparta",
+}
+
+
+__getattr__ = lazy_attributes(__name__, _WHERE)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

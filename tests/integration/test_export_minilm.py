@@ -14,13 +14,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def minilm_export(tmp_path_factory):
     """A SpaRTA adapter with moved deltas and head on MiniLM, and its fp32 export."""
-    from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
+    from phalanx import SpaRTAMethodConfig, get_sparta_model, save_sparta_adapter
     from phalanx.export import export_onnx
     from phalanx.models.loading import load_base_classifier
 
     root = tmp_path_factory.mktemp("minilm-export")
     model = load_base_classifier("minilm-l6", {0: "negative", 1: "positive"})
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.01, seed=0))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.01, seed=0))
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in sparta.parameters():

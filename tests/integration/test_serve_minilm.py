@@ -16,10 +16,10 @@ LABELS = {0: "negative", 1: "positive"}
 
 
 def _adapter(base, out, seed: int):
-    from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
+    from phalanx import SpaRTAMethodConfig, get_sparta_model, save_sparta_adapter
 
     torch.manual_seed(seed)
-    sparta = get_sparta_model(copy.deepcopy(base), SpaRTAConfig(density=0.01, seed=seed))
+    sparta = get_sparta_model(copy.deepcopy(base), SpaRTAMethodConfig(density=0.01, seed=seed))
     with torch.no_grad():  # distinct, non-trivial deltas per adapter
         for sd in sparta.deltas.values():
             sd.delta.normal_(0, 0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from phalanx import SpaRTAConfig, SpaRTAforSequenceClassification, get_sparta_model
+from phalanx import SpaRTAforSequenceClassification, SpaRTAMethodConfig, get_sparta_model
 from phalanx.models.loading import load_base_classifier, load_tokenizer
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_sparta_trains_saves_reloads_and_classifies_minilm(tmp_path, real_data):
     train, test = real_data
     model = load_base_classifier("minilm-l6", LABELS)
     tok = load_tokenizer("minilm-l6", model)
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.01, seed=0))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.01, seed=0))
     line = sparta.print_trainable_parameters()
     # 1% of the 10.6 M encoder Linear weights, plus pooler and classifier in full
     assert 250_000 < sparta.num_trainable_parameters() < 260_000, line

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
-from typing import Any
 
-from .args import CliError, add_dataclass_arguments, given, options_dict
+from .args import CliError
+from .common import AddParser, add_config_arguments, config_options, is_rank_zero
 
-__all__ = ["add_compress", "validate_recipe"]
+__all__ = ["add", "validate_recipe"]
 
+_HELP = "prune, distil and quantize a classifier with a SparseML-style recipe"
+_DESCRIPTION = (
+    "Fine-tune a model under a recipe (gradual or constant magnitude pruning, structured "
+    "pruning of heads and FFN neurons, distillation from a teacher, quantization-aware "
+    "training, learning-rate and weight-decay schedules) and save a model folder that "
+    "'phalanx classify' loads, with recipe.yaml, sparsity.json and metrics.json."
+)
 _EXAMPLES = """\
 examples:
   phalanx compress --recipe examples/recipes/minilm_gmp80_distill.yaml \\
@@ -23,42 +29,28 @@ examples:
 """
 
 
-def add_compress(sub: Any, add: Any) -> None:
-    """Register ``phalanx compress`` (``add`` is cli._add: help, --config, examples)."""
-    from ..compress.config import COMPRESS_METHODS, CompressConfig
-    from ..training.config import DEVICES, PRECISIONS, field_docs
+def add(sub: argparse._SubParsersAction, add_parser: AddParser) -> None:
+    """Register ``phalanx compress``."""
+    add_parser(sub, "compress", _HELP, _DESCRIPTION, _EXAMPLES, run=_cmd_compress, build=_arguments)
 
-    p = add(
-        sub,
-        "compress",
-        "prune, distil and quantize a classifier with a SparseML-style recipe",
-        "Fine-tune a model under a recipe (gradual or constant magnitude pruning, structured "
-        "pruning of heads and FFN neurons, distillation from a teacher, quantization-aware "
-        "training, learning-rate and weight-decay schedules) and save a model folder that "
-        "'phalanx classify' loads, with recipe.yaml, sparsity.json and metrics.json.",
-        _EXAMPLES,
-    )
-    add_dataclass_arguments(
-        p,
-        CompressConfig,
-        field_docs(CompressConfig),
-        choices={"method": list(COMPRESS_METHODS), "device": DEVICES, "precision": PRECISIONS},
-        short={"output": "-o"},
-    )
-    p.set_defaults(_run=_cmd_compress)
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    from ..compress.config import COMPRESS_METHODS, CompressConfig
+    from ..training.config import DEVICES, PRECISIONS
+
+    choices = {"method": list(COMPRESS_METHODS), "device": DEVICES, "precision": PRECISIONS}
+    add_config_arguments(p, CompressConfig, choices)
 
 
 def _cmd_compress(args: argparse.Namespace) -> int:
     from ..compress.config import CompressConfig
     from ..compress.run import compress
 
-    options = given(args)
-    if "method_options" in options:
-        options["method_options"] = options_dict(options["method_options"])
+    options = config_options(args)
     if not options.get("recipe"):
         raise CliError("give the recipe: phalanx compress --recipe RECIPE.yaml ...")
     result = compress(CompressConfig.from_dict(options))
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not is_rank_zero():
         return 0
     print(f"sparsity of the pruned weights: {100 * result.sparsity['overall']:.1f}%")
     if result.structure:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .args import CliError
+from .common import AddParser
 
-__all__ = ["add_export"]
+__all__ = ["add"]
 
+_HELP = "export an adapter to ONNX (optionally int8) for fast CPU inference"
+_DESCRIPTION = (
+    "Merge the adapter into its base (SpaRTA, head, LoRA, IA3, full; prompt methods by "
+    "folding their virtual tokens), export to ONNX with dynamic batch and sequence axes, "
+    "check the logits against PyTorch, and write the tokenizer, labels and template "
+    "beside it. The folder runs with phalanx classify/evaluate and phalanx.export.Pipeline."
+)
 _EXAMPLES = """\
 examples:
   phalanx export runs/demo/adapter --output runs/demo/onnx
@@ -18,18 +27,12 @@ examples:
 """
 
 
-def add_export(sub, add) -> None:
-    """Register ``phalanx export`` (``add`` is cli.py's subcommand factory)."""
-    p = add(
-        sub,
-        "export",
-        "export an adapter to ONNX (optionally int8) for fast CPU inference",
-        "Merge the adapter into its base (SpaRTA, head, LoRA, IA3, full; prompt methods by "
-        "folding their virtual tokens), export to ONNX with dynamic batch and sequence axes, "
-        "check the logits against PyTorch, and write the tokenizer, labels and template "
-        "beside it. The folder runs with phalanx classify/evaluate and phalanx.export.Pipeline.",
-        _EXAMPLES,
-    )
+def add(sub: argparse._SubParsersAction, add_parser: AddParser) -> None:
+    """Register ``phalanx export``."""
+    add_parser(sub, "export", _HELP, _DESCRIPTION, _EXAMPLES, run=_cmd_export, build=_arguments)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("adapter", metavar="ADAPTER", nargs="?", help="adapter folder (or run folder)")
     p.add_argument("-o", "--output", metavar="DIR", help="export folder to write")
     p.add_argument(
@@ -59,22 +62,16 @@ def add_export(sub, add) -> None:
         action=argparse.BooleanOptionalAction,
         help="replace a non-empty output folder",
     )
-    p.set_defaults(_run=_cmd_export)
 
 
 def _calibration_texts(
-    args: argparse.Namespace, adapter, *, required: bool = True
+    args: argparse.Namespace, adapter: Path, *, required: bool = True
 ) -> list[str] | None:
-    import json
-
     from ..data import load_data
+    from ..folder import read_meta
 
-    source = getattr(args, "calibration", None)
-    meta_file = adapter / "phalanx.json"
-    training = {}
-    if meta_file.is_file():
-        training = json.loads(meta_file.read_text()).get("training", {}) or {}
-    source = source or training.get("dataset")
+    training = read_meta(adapter).get("training", {}) or {}
+    source = getattr(args, "calibration", None) or training.get("dataset")
     if not source:
         if not required:
             return None

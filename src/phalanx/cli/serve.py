@@ -12,11 +12,17 @@ from typing import Any
 
 from ..serve.config import ServeConfig
 from .args import CliError, add_dataclass_arguments, given
+from .common import AddParser
 
-__all__ = ["add_serve"]
+__all__ = ["add"]
 
 log = logging.getLogger("phalanx.serve")
 
+_HELP = "serve adapters over HTTP (micro-batched)"
+_DESCRIPTION = (
+    "Serve adapter or export folders over HTTP. Concurrent requests are gathered into "
+    "batches; adapters that name the same base share one copy of it in memory."
+)
 _EXAMPLES = """\
 examples:
   phalanx serve runs/demo/adapter                        # http://127.0.0.1:8000
@@ -29,24 +35,19 @@ routes: POST /v1/classify, GET /v1/models, /healthz, /metrics, /docs, / (a page 
 """
 
 
-def add_serve(sub, add) -> None:
-    """Register ``phalanx serve`` (``add`` is the CLI's subparser helper)."""
+def add(sub: argparse._SubParsersAction, add_parser: AddParser) -> None:
+    """Register ``phalanx serve``."""
+    add_parser(sub, "serve", _HELP, _DESCRIPTION, _EXAMPLES, run=_cmd_serve, build=_arguments)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     from ..training.config import field_docs
 
-    p = add(
-        sub,
-        "serve",
-        "serve adapters over HTTP (micro-batched)",
-        "Serve adapter or export folders over HTTP. Concurrent requests are gathered into "
-        "batches; adapters that name the same base share one copy of it in memory.",
-        _EXAMPLES,
-    )
     docs = field_docs(ServeConfig)
     p.add_argument(
         "models", nargs="*", metavar="PATH", help=docs["models"], default=argparse.SUPPRESS
     )
     add_dataclass_arguments(p, _flag_fields(), docs)
-    p.set_defaults(_run=_cmd_serve)
 
 
 def _flag_fields() -> type:

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,10 +82,12 @@ def load_teacher(source: str, labels: Sequence[str], device: str = "cpu") -> Tea
             return torch.stack([t.logits(texts, batch_size) for t in teachers]).mean(0)
 
         return Teacher(source, labels, mean_logits)
+    from ..folder import META_FILE
+
     path = Path(source).expanduser()
-    if path.is_dir() and not (path / "phalanx.json").is_file() and (path / "adapter").is_dir():
+    if path.is_dir() and not (path / META_FILE).is_file() and (path / "adapter").is_dir():
         path = path / "adapter"  # a phalanx run folder
-    if path.is_dir() and (path / "phalanx.json").is_file():
+    if path.is_dir() and (path / META_FILE).is_file():
         from ..inference.classifier import load_classifier
 
         clf = load_classifier(path, device=device)
@@ -98,13 +99,16 @@ def load_teacher(source: str, labels: Sequence[str], device: str = "cpu") -> Tea
 def _hf_teacher(source: str, labels: list[str], device: str) -> Teacher:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..models.loading import resolve_model, tokenizer_source
+    from ..assets import resolve_model
+    from ..folder import CONFIG_FILE, META_FILE
+    from ..inference.batching import run_in_batches, token_budget, tokenize
+    from ..models.loading import tokenizer_source
 
     resolved = resolve_model(source)
     path = Path(resolved).expanduser()
-    if path.exists() and not (path / "config.json").is_file():
+    if path.exists() and not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(
-            f"teacher {source!r} is a folder without phalanx.json or config.json; give a "
+            f"teacher {source!r} is a folder without {META_FILE} or {CONFIG_FILE}; give a "
             "phalanx adapter/run folder, a transformers model folder or a Hub model id"
         )
     try:
@@ -116,14 +120,16 @@ def _hf_teacher(source: str, labels: list[str], device: str) -> Teacher:
     _check_labels(source, [id2label[i] for i in sorted(id2label)], labels, generic_ok=True)
 
     def logits(texts: list[str], batch_size: int) -> torch.Tensor:
-        # batches of similar length pad far less; rows go back to input order at the end
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = torch.empty(len(texts), len(labels))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            enc = tok([texts[i] for i in rows], truncation=True, padding=True, return_tensors="pt")
-            out[rows] = model(**enc.to(device)).logits.float().cpu()
-        return out
+        if not texts:
+            return torch.empty(0, len(labels))
+        return run_in_batches(
+            tokenize(tok, texts, max_length=None),  # truncated to the model's own limit
+            lambda batch: model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu(),
+            pad_id=tok.pad_token_id,
+            padding_side=tok.padding_side,
+            batch_size=batch_size,
+            max_tokens=token_budget(device),
+        )
 
     return Teacher(source, labels, logits)
 
@@ -147,7 +153,9 @@ def teacher_meta(teacher: Teacher) -> dict[str, Any]:
     if "," in teacher.source:
         info["ensemble"] = [s.strip() for s in teacher.source.split(",")]
         return info
-    meta = Path(teacher.source) / "phalanx.json"
-    if meta.is_file():
-        info["method"] = json.loads(meta.read_text()).get("method")
+    from ..folder import read_meta
+
+    meta = read_meta(teacher.source)
+    if meta:
+        info["method"] = meta.get("method")
     return info

@@ -32,7 +32,6 @@ __all__ = [
     "MaskSet",
     "magnitude_masks",
     "prunable_parameters",
-    "restrict_sparta_to_unpruned",
     "sparsity_report",
 ]
 
@@ -192,33 +191,3 @@ def sparsity_report(model: nn.Module, params: str | Iterable[str] = ALL_PRUNABLE
         "numel": total,
         "layers": layers,
     }
-
-
-@torch.no_grad()
-def restrict_sparta_to_unpruned(sparta_model: nn.Module) -> int:
-    """Drop SpaRTA delta positions that sit on pruned (exactly zero) base weights.
-
-    Returns how many positions were dropped. The deltas must still be untrained (all zero),
-    since dropping a position changes which scalars train.
-    """
-    from ..methods.sparta.layer import SparseDelta
-
-    dropped = 0
-    for sd in list(getattr(sparta_model, "deltas", {}).values()):
-        if not isinstance(sd, SparseDelta):
-            continue
-        if bool(sd.delta.detach().any()):
-            raise ValueError("restrict_sparta_to_unpruned needs untrained (all-zero) deltas")
-        keep = sd.original != 0
-        if bool(keep.all()):
-            continue
-        sd.unmerge()
-        dropped += int((~keep).sum())
-        sd.indices = sd.indices[keep]
-        sd.original = sd.original[keep]
-        sd.delta = nn.Parameter(
-            torch.zeros(sd.indices.numel(), device=sd.delta.device),
-            requires_grad=sd.delta.requires_grad,
-        )
-        sd._merged = None
-    return dropped

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -52,27 +53,24 @@ __all__ = [
 QMIN, QMAX = -127, 127  # ORT's symmetric int8 range (it never uses -128 for weights)
 
 
-_WEIGHT_FAKE_QUANT = FakeQuantize.with_args(
+def _symmetric_int8(observer: Any, qscheme: Any, **extra: Any) -> Any:
     # averaging_constant=1.0: the scale tracks the weight's present absmax (not its history),
     # which is what ORT computes when it quantizes the exported weights
-    observer=MovingAveragePerChannelMinMaxObserver,
-    averaging_constant=1.0,
-    quant_min=QMIN,
-    quant_max=QMAX,
-    dtype=torch.qint8,
-    qscheme=torch.per_channel_symmetric,
-    ch_axis=0,
-)
+    return FakeQuantize.with_args(
+        observer=observer,
+        averaging_constant=1.0,
+        quant_min=QMIN,
+        quant_max=QMAX,
+        dtype=torch.qint8,
+        qscheme=qscheme,
+        **extra,
+    )
 
 
-_TENSOR_FAKE_QUANT = FakeQuantize.with_args(
-    observer=MovingAverageMinMaxObserver,
-    averaging_constant=1.0,
-    quant_min=QMIN,
-    quant_max=QMAX,
-    dtype=torch.qint8,
-    qscheme=torch.per_tensor_symmetric,
+_WEIGHT_FAKE_QUANT = _symmetric_int8(
+    MovingAveragePerChannelMinMaxObserver, torch.per_channel_symmetric, ch_axis=0
 )
+_TENSOR_FAKE_QUANT = _symmetric_int8(MovingAverageMinMaxObserver, torch.per_tensor_symmetric)
 
 
 def int8_weight_fake_quant(per_channel: bool = True) -> FakeQuantize:

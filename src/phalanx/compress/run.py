@@ -25,14 +25,22 @@ from typing import Any
 
 import torch
 
+from ..assets import resolve_model
 from ..data import DataSplits, TextDataset
 from ..folder import write_json
-from ..inference.metrics import Evaluation
-from ..models.loading import load_base_classifier, load_tokenizer, resolve_model
+from ..inference.metrics import Evaluation, evaluation_from_logits
+from ..models.loading import load_base_classifier, load_tokenizer
 from ..registry import get_method
 from ..training.inputs import PadCollator, TokenizedDataset, tokenize_split
-from ..training.run import _base_model_id, _load_splits, _training_args
-from ..training.trainer import EpochReport, compute_metrics, evaluation_from_logits
+from ..training.setup import (
+    apply_method,
+    base_model_id,
+    load_splits,
+    predict_metrics,
+    tokenize_splits,
+    training_arguments,
+)
+from ..training.trainer import EpochReport, compute_metrics
 from .augment import augment_texts
 from .callbacks import TEACHER_KEY, CompressTrainer, RecipeCallback, steps_per_epoch
 from .config import CompressConfig
@@ -43,7 +51,7 @@ from .modifiers import (
     SetWeightDecayModifier,
     StructuredPruningModifier,
 )
-from .prune import restrict_sparta_to_unpruned, sparsity_report
+from .prune import sparsity_report
 from .recipe import Recipe, load_recipe
 
 __all__ = ["CompressResult", "check_method", "compress"]
@@ -81,8 +89,8 @@ def _recovery(test: Evaluation, teacher: dict[str, float]) -> float | None:
 
 
 def check_method(recipe: Recipe, method: str) -> None:
-    """SpaRTA keeps the base frozen, so only modifiers that leave the base alone compose."""
-    if method != "sparta":
+    """A method that keeps the base frozen composes only with modifiers that leave it alone."""
+    if not get_method(method).frozen_base:
         return
     bad = [
         m.name
@@ -91,8 +99,8 @@ def check_method(recipe: Recipe, method: str) -> None:
     ]
     if bad:
         raise ValueError(
-            f"method=sparta freezes the base weights, so it cannot run {', '.join(bad)}; "
-            "prune/quantize with method=full first, then train SpaRTA on that model with a "
+            f"method={method} freezes the base weights, so it cannot run {', '.join(bad)}; "
+            f"prune/quantize with method=full first, then train {method} on that model with a "
             "recipe of ConstantPruningModifier, DistillationModifier and schedule modifiers"
         )
 
@@ -187,7 +195,7 @@ def compress(config: CompressConfig | None = None, **options: Any) -> CompressRe
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.work-", dir=output.parent))
     try:
-        args = _training_args(tcfg, work)
+        args = training_arguments(tcfg, work)
         # the final model is the result (sparsity / QAT are only complete at the end), so
         # no best-epoch reload and no checkpoints
         args = dataclasses.replace(args, save_strategy="no", load_best_model_at_end=False)
@@ -200,46 +208,16 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
     from transformers import set_seed
 
     set_seed(config.seed)
-    splits = _load_splits(tcfg)
-    labels = list(splits.label_names)
-    base = load_base_classifier(config.model, dict(enumerate(labels)), device="cpu")
-    tokenizer = load_tokenizer(config.model, base, max_length=config.max_length)
-    datasets = {
-        s: tokenize_split(getattr(splits, s), tokenizer, config.input_template, config.max_length)
-        for s in ("train", "validation", "test")
-    }
-    structure = None
+    splits = load_splits(tcfg)
     smod = recipe.one(StructuredPruningModifier)
-    if smod is not None:
-        structure = _prune_structured(base, smod, datasets["train"], tokenizer)
-    method = get_method(config.method)
-    model = method.apply(base, tcfg.method_config())
-    if config.method == "sparta":
-        dropped = restrict_sparta_to_unpruned(model)
-        log.info("SpaRTA: %d delta positions on pruned weights dropped", dropped)
-
+    model, tokenizer, datasets, structure = _student(config, tcfg, splits, smod)
     # before the teacher's pass: bad pruning params fail fast
     n_train = len(datasets["train"]) * (1 + config.distill_augment)
     spe = steps_per_epoch(n_train, config.batch_size, 1, args.world_size)
     callback = RecipeCallback(recipe, inner_model(model), spe)
-    train_ds: Any = datasets["train"]
-    teacher_scores: dict[str, float] = {}
+    teacher, train_ds, teacher_scores = None, datasets["train"], {}
     if recipe.distillation is not None:
-        teacher = load_teacher(config.teacher, labels, device="cpu")
-        start = time.perf_counter()
-        logits = teacher.logits(splits.train.texts, batch_size=config.eval_batch_size)
-        if config.distill_augment:
-            train_ds, logits = _augmented(
-                config, splits.train, train_ds, logits, teacher, tokenizer
-            )
-        log.info(
-            "teacher %s: logits of %d training texts in %.0f s",
-            config.teacher,
-            len(logits),
-            time.perf_counter() - start,
-        )
-        train_ds = _WithTeacher(train_ds, logits)
-        teacher_scores = _score_teacher(teacher, splits, config.eval_batch_size)
+        teacher, train_ds, teacher_scores = _distillation(config, splits, train_ds, tokenizer)
     trainer = CompressTrainer(
         model=model,
         args=args,
@@ -255,66 +233,11 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
     trainer.train()
     seconds = time.perf_counter() - start
     callback.apply_masks()
-
-    test_ds = datasets["test"].sorted_by_length()
-    metrics: dict[str, Any] = {
-        "steps": trainer.state.global_step,
-        "train_seconds": round(seconds, 1),
-    }
-    test = _test(trainer, test_ds)
-    inner = inner_model(model)
-    if callback.qat_started:
-        from .quantize import convert_qat
-
-        metrics["test_qat_fake_quant"] = dict(test)
-        inner = convert_qat(inner)
-        trainer.model = inner
-        test = _test(trainer, test_ds)
-        if len(test_ds) and inner.device.type == "cpu":
-            # the int8 figure: PyTorch dynamic int8 (weights and per-batch activations)
-            from .quantize import quantize_dynamic_int8
-
-            trainer.model = quantize_dynamic_int8(inner)
-            metrics["test_int8_dynamic"] = dict(_test(trainer, test_ds))
-            trainer.model = inner
-    if recipe.distillation is not None:
-        metrics["teacher"] = teacher_scores  # what the student is held to, on the same splits
-        if (recovery := _recovery(test, teacher_scores)) is not None:
-            metrics["recovery"] = recovery
-            log.info(
-                "teacher test accuracy %.2f%%, student %.2f%%: recovery %.1f%%",
-                100 * teacher_scores["test"],
-                100 * test["accuracy"],
-                100 * recovery,
-            )
-    evals = [h for h in trainer.state.log_history if "eval_accuracy" in h]
-    validation = {k.removeprefix("eval_"): v for k, v in (evals[-1] if evals else {}).items()}
-    report = sparsity_report(inner)
-    metrics.update(
-        validation=validation,
-        test=dict(test),
-        sparsity=report["overall"],
-        pruning_schedule=callback.schedule(),
-        history=trainer.state.log_history,
-    )
-    meta = {
-        "input_template": config.input_template,
-        "max_length": config.max_length,
-        "metrics": {k: metrics[k] for k in ("validation", "test", "sparsity", "steps")},
-        "compress": {
-            "recipe": Path(config.recipe).name,
-            "config": config.to_dict(),
-            "structure": structure,
-            "qat": callback.qat_started,
-            "teacher": (
-                {**teacher_meta(teacher), **{f"{k}_accuracy": v for k, v in teacher_scores.items()}}
-                if recipe.distillation is not None
-                else None
-            ),
-        },
-        "dataset": {"source": config.dataset, "checksums": splits.checksums},
-    }
-    _save(config, model if config.method == "sparta" else inner, tokenizer, output, meta, smod)
+    scores = None if teacher is None else teacher_scores
+    inner, test, metrics, report = _evaluate(trainer, model, callback, datasets, scores, seconds)
+    teacher_info = None if teacher is None else _teacher_info(teacher, teacher_scores)
+    meta = _meta(config, recipe, metrics, structure, callback.qat_started, teacher_info, splits)
+    _save(config, model, inner, tokenizer, output, meta, smod)
     (output / "recipe.yaml").write_text(recipe.text)
     write_json(output / "sparsity.json", report)
     write_json(output / "metrics.json", metrics)
@@ -322,7 +245,7 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
     return CompressResult(
         output_dir=output,
         test=test,
-        validation=validation,
+        validation=metrics["validation"],
         sparsity=report,
         train_seconds=seconds,
         steps=trainer.state.global_step,
@@ -334,20 +257,133 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
     )
 
 
+def _student(config: CompressConfig, tcfg, splits: DataSplits, smod):
+    """The student under the method (structurally pruned first when the recipe says so), its
+    tokenizer, the tokenized splits and the structured-pruning report (or None)."""
+    base = load_base_classifier(config.model, dict(enumerate(splits.label_names)), device="cpu")
+    tokenizer = load_tokenizer(config.model, base, max_length=config.max_length)
+    datasets = tokenize_splits(tcfg, splits, tokenizer)
+    structure = None
+    if smod is not None:
+        structure = _prune_structured(base, smod, datasets["train"], tokenizer)
+    return apply_method(tcfg, base), tokenizer, datasets, structure
+
+
+def _distillation(config: CompressConfig, splits: DataSplits, train_ds: Any, tokenizer: Any):
+    """The teacher, the training set with its logits (plus augmented copies), and the
+    teacher's accuracy on the validation and test splits."""
+    teacher = load_teacher(config.teacher, list(splits.label_names), device="cpu")
+    start = time.perf_counter()
+    logits = teacher.logits(splits.train.texts, batch_size=config.eval_batch_size)
+    if config.distill_augment:
+        train_ds, logits = _augmented(config, splits.train, train_ds, logits, teacher, tokenizer)
+    log.info(
+        "teacher %s: logits of %d training texts in %.0f s",
+        config.teacher,
+        len(logits),
+        time.perf_counter() - start,
+    )
+    scores = _score_teacher(teacher, splits, config.eval_batch_size)
+    return teacher, _WithTeacher(train_ds, logits), scores
+
+
+def _evaluate(
+    trainer: CompressTrainer,
+    model: Any,
+    callback: RecipeCallback,
+    datasets: dict[str, Any],
+    teacher_scores: dict[str, float] | None,
+    seconds: float,
+) -> tuple[Any, Evaluation, dict[str, Any], dict[str, Any]]:
+    """The final model, its test metrics, the run's metrics.json and its sparsity report."""
+    metrics: dict[str, Any] = {
+        "steps": trainer.state.global_step,
+        "train_seconds": round(seconds, 1),
+    }
+    inner, test = _final_test(trainer, inner_model(model), callback, datasets["test"], metrics)
+    if teacher_scores is not None:
+        _compare_with_teacher(metrics, test, teacher_scores)
+    report = sparsity_report(inner)
+    evals = [h for h in trainer.state.log_history if "eval_accuracy" in h]
+    metrics.update(
+        validation={k.removeprefix("eval_"): v for k, v in (evals[-1] if evals else {}).items()},
+        test=dict(test),
+        sparsity=report["overall"],
+        pruning_schedule=callback.schedule(),
+        history=trainer.state.log_history,
+    )
+    return inner, test, metrics, report
+
+
+def _final_test(
+    trainer: CompressTrainer, inner: Any, callback: RecipeCallback, test_ds: Any, metrics: dict
+) -> tuple[Any, Evaluation]:
+    """The final model and its test metrics; after QAT, the converted model's (the
+    fake-quant and PyTorch dynamic int8 figures go into ``metrics``)."""
+    test_ds = test_ds.sorted_by_length()
+    test = predict_metrics(trainer, test_ds)
+    if not callback.qat_started:
+        return inner, test
+    from .quantize import convert_qat, quantize_dynamic_int8
+
+    metrics["test_qat_fake_quant"] = dict(test)
+    inner = convert_qat(inner)
+    trainer.model = inner
+    test = predict_metrics(trainer, test_ds)
+    if len(test_ds) and inner.device.type == "cpu":
+        # the int8 figure: PyTorch dynamic int8 (weights and per-batch activations)
+        trainer.model = quantize_dynamic_int8(inner)
+        metrics["test_int8_dynamic"] = dict(predict_metrics(trainer, test_ds))
+        trainer.model = inner
+    return inner, test
+
+
+def _compare_with_teacher(metrics: dict, test: Evaluation, teacher_scores: dict) -> None:
+    metrics["teacher"] = teacher_scores  # what the student is held to, on the same splits
+    if (recovery := _recovery(test, teacher_scores)) is not None:
+        metrics["recovery"] = recovery
+        log.info(
+            "teacher test accuracy %.2f%%, student %.2f%%: recovery %.1f%%",
+            100 * teacher_scores["test"],
+            100 * test["accuracy"],
+            100 * recovery,
+        )
+
+
+def _teacher_info(teacher: Teacher, scores: dict[str, float]) -> dict[str, Any]:
+    return {**teacher_meta(teacher), **{f"{k}_accuracy": v for k, v in scores.items()}}
+
+
+def _meta(
+    config: CompressConfig,
+    recipe: Recipe,
+    metrics: dict,
+    structure: dict | None,
+    qat: bool,
+    teacher: dict | None,
+    splits: DataSplits,
+) -> dict[str, Any]:
+    """What the output's phalanx.json records about the run."""
+    return {
+        "input_template": config.input_template,
+        "max_length": config.max_length,
+        "metrics": {k: metrics[k] for k in ("validation", "test", "sparsity", "steps")},
+        "compress": {
+            "recipe": Path(config.recipe).name,
+            "config": config.to_dict(),
+            "structure": structure,
+            "qat": qat,
+            "teacher": teacher,
+        },
+        "dataset": {"source": config.dataset, "checksums": splits.checksums},
+    }
+
+
 def inner_model(model: Any) -> Any:
     """The transformers model inside a SpaRTA wrapper (or the model itself)."""
     from ..methods.sparta import SpaRTAModel
 
     return model.model if isinstance(model, SpaRTAModel) else model
-
-
-def _test(trainer: CompressTrainer, test_ds: Any) -> Evaluation:
-    if not len(test_ds):
-        return Evaluation()
-    pred = trainer.predict(test_ds, metric_key_prefix="test")
-    return evaluation_from_logits(
-        torch.from_numpy(pred.predictions), torch.from_numpy(pred.label_ids)
-    )
 
 
 def _score_teacher(teacher: Teacher, splits: DataSplits, batch_size: int) -> dict[str, float]:
@@ -383,20 +419,19 @@ def _prune_structured(model, smod: StructuredPruningModifier, train_ds, tokenize
     return report
 
 
-def _save(config: CompressConfig, model, tokenizer, output: Path, meta: dict, smod) -> None:
-    if config.method == "sparta":
-        meta["base_model"] = _base_model_id(config.model)
-        get_method("sparta").save(
-            model, output, base_model=_base_model_id(config.model), meta=meta, overwrite=True
-        )
-        return
-    if smod is not None:
-        from ..models.pruned import save_pruned
+def _save(config: CompressConfig, model, inner, tokenizer, output: Path, meta: dict, smod) -> None:
+    """An adapter over the student base (methods that keep the base frozen), a pruned-folder
+    model (heads / neurons removed) or the model itself."""
+    method = get_method(config.method)
+    base = base_model_id(config.model)
+    if method.frozen_base:
+        meta["base_model"] = base
+        method.save(model, output, base_model=base, meta=meta, overwrite=True)
+    elif smod is not None:
+        from ..methods.full import save_pruned
 
-        meta["base_model"] = _base_model_id(config.model)
-        save_pruned(model, tokenizer, output, meta, overwrite=True)
-        return
-    get_method("full").save(
-        model, output, base_model=_base_model_id(config.model), meta=meta, overwrite=True
-    )
-    tokenizer.save_pretrained(str(output))
+        meta["base_model"] = base
+        save_pruned(inner, tokenizer, output, meta, overwrite=True)
+    else:
+        method.save(inner, output, base_model=base, meta=meta, overwrite=True)
+        tokenizer.save_pretrained(str(output))

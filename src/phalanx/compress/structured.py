@@ -21,8 +21,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..methods.full import save_pruned
 from ..models.blocks import Layer, cut_heads, cut_neurons, layers_of
-from ..models.pruned import PRUNING_FILE, load_pruned, save_pruned
+from ..models.pruned import PRUNING_FILE, load_pruned
 
 __all__ = [
     "IMPORTANCE",

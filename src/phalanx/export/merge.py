@@ -1,10 +1,11 @@
 """Turn any adapter folder into one plain ``nn.Module``: (input_ids, attention_mask) -> logits.
 
-Each method's own merge is used: a SpaRTA / head classifier writes its deltas and head into
-the base when it activates, peft folds LoRA / IA3 into the base weights (``merge_adapter``), a full
-fine-tune is already plain. Prompt methods have no weights to merge; their virtual tokens
-do not depend on the input, so they are computed once and folded in as a constant prefix
-of the input embeddings (exactly what peft does at every forward).
+The folder's method says how (registry capabilities): a method that ``can_merge`` folds its
+weights into the base (``TextClassifier.merge``: SpaRTA writes its deltas and head in, peft
+runs ``merge_adapter``, a full fine-tune is already plain). A ``prompt_style`` method has no
+weights to merge; its virtual tokens do not depend on the input, so they are computed once
+and folded in as a constant prefix of the input embeddings (exactly what peft does at every
+forward).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch.nn as nn
 
 __all__ = ["MergedClassifier", "merge_for_export"]
 
-_PROMPT_METHODS = ("PROMPT_TUNING", "P_TUNING")
+_PROMPT_PEFT_TYPES = ("PROMPT_TUNING", "P_TUNING")
 
 
 class LogitsModule(nn.Module):
@@ -68,11 +69,6 @@ class MergedClassifier:
     virtual_tokens: int = 0
 
 
-def _method_name(clf: Any, path: Path) -> str:
-    meta = getattr(clf, "meta", {}) or {}
-    return str(meta.get("method") or getattr(clf, "method", "") or path.name)
-
-
 def merge_for_export(path: str | Path, *, dtype: str | None = "float32") -> MergedClassifier:
     """Load ``path`` (any phalanx adapter folder) and merge it into one plain module.
 
@@ -80,23 +76,30 @@ def merge_for_export(path: str | Path, *, dtype: str | None = "float32") -> Merg
     """
     from ..generative.classifier import GenerativeClassifier
     from ..inference.classifier import load_classifier
+    from ..registry import get_method
 
     path = Path(path)
     clf = load_classifier(path, device="cpu", dtype=dtype)
-    method = _method_name(clf, path)
+    method = get_method(clf.method)
     if isinstance(clf, GenerativeClassifier):
         raise ValueError(
-            f"{path}: generative adapters (method {method!r}, task 'generative') score label "
-            "words with a language model, one forward per label; export handles "
+            f"{path}: generative adapters (method {method.name!r}, task 'generative') score "
+            "label words with a language model, one forward per label; export handles "
             "*ForSequenceClassification models only. Serve it with phalanx classify instead"
         )
-    clf._activate()
-    model = clf.model
     virtual = 0
-    if hasattr(model, "peft_config"):
-        model, module, virtual = _merge_peft(model, path)
+    if method.prompt_style:
+        clf._activate()
+        module, virtual = _fold_prompt(clf.model, path)
+    elif method.can_merge:
+        clf.merge()
+        module = LogitsModule(clf.hf_model)
     else:
-        module = LogitsModule(model)
+        raise ValueError(
+            f"{path}: method {method.name!r} can neither merge its weights into the model nor "
+            "fold a prompt into the input embeddings, so it cannot be exported"
+        )
+    model = clf.hf_model
     architecture = type(model).__name__
     if not architecture.endswith("ForSequenceClassification"):
         raise ValueError(
@@ -109,26 +112,22 @@ def merge_for_export(path: str | Path, *, dtype: str | None = "float32") -> Merg
         classifier=clf,
         architecture=architecture,
         model_type=str(model.config.model_type),
-        method=method,
+        method=method.name,
         virtual_tokens=virtual,
     )
 
 
 @torch.no_grad()
-def _merge_peft(model: Any, path: Path) -> tuple[nn.Module, nn.Module, int]:
-    """(plain base, module to export, virtual token count) for a loaded ``PeftModel``."""
-    config = model.active_peft_config
-    kind = config.peft_type.value if hasattr(config.peft_type, "value") else str(config.peft_type)
-    if not config.is_prompt_learning:
-        # merge_adapter, not merge_and_unload: unloading fails on IA3's wrapped BERT pooler;
-        # merged peft layers only call their base layer, so the traced graph is plain
-        model.merge_adapter()
-        base = model.get_base_model()
-        return base, LogitsModule(base), 0
-    if kind not in _PROMPT_METHODS:
+def _fold_prompt(model: Any, path: Path) -> tuple[nn.Module, int]:
+    """(module to export, virtual token count) for a ``PeftModel`` of a prompt method."""
+    config = getattr(model, "active_peft_config", None)
+    kind = getattr(
+        getattr(config, "peft_type", None), "value", str(getattr(config, "peft_type", ""))
+    )
+    if kind not in _PROMPT_PEFT_TYPES:
         raise ValueError(
-            f"{path}: peft method {kind} feeds past key values into every layer; only "
-            f"{' and '.join(_PROMPT_METHODS)} prompts can be folded into an export"
+            f"{path}: {kind or type(model).__name__} prompts feed past key values into every "
+            f"layer; only {' and '.join(_PROMPT_PEFT_TYPES)} prompts can be folded into an export"
         )
     base = model.get_base_model()
     if getattr(base.config, "is_encoder_decoder", False):
@@ -137,4 +136,4 @@ def _merge_peft(model: Any, path: Path) -> tuple[nn.Module, nn.Module, int]:
             "folded into the input embeddings"
         )
     prompt = model.get_prompt(batch_size=1)
-    return base, PromptFoldedModule(base, prompt.float()), int(prompt.shape[1])
+    return PromptFoldedModule(base, prompt.float()), int(prompt.shape[1])

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..folder import atomic_folder, write_json
+from ..inference.batching import empty_token_id, pad, tokenize
 from .format import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, MODEL_FILE
 from .merge import MergedClassifier, merge_for_export
 
@@ -48,15 +49,9 @@ def require_export_deps() -> None:
 
 def _encode(merged: MergedClassifier, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
     """The same tokens and padding the classification API uses (an empty text gets one)."""
-    from .runtime import encode_batch
-
     tok = merged.tokenizer
-    ids = tok(texts, truncation=True, max_length=max_length)["input_ids"]
-    return encode_batch(ids, tok.pad_token_id, tok.padding_side, empty_id=_empty_id(tok))
-
-
-def _empty_id(tok: Any) -> int:
-    return int(tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id)
+    ids = tokenize(tok, texts, max_length)["input_ids"]
+    return pad({"input_ids": ids}, tok.pad_token_id, tok.padding_side, return_tensors="np")
 
 
 def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: str) -> bool:
@@ -197,7 +192,7 @@ def _metadata(
         "model_type": merged.model_type,
         "padding_side": tok.padding_side,
         "pad_token_id": int(tok.pad_token_id),
-        "empty_token_id": _empty_id(tok),
+        "empty_token_id": empty_token_id(tok),
         "inputs": ["input_ids", "attention_mask"],
         "virtual_tokens": merged.virtual_tokens,
         "opset": opset,

@@ -3,7 +3,7 @@
 ONNX Runtime's dynamic int8 gives a whole batch one activation range. In BERT-like encoders
 the [CLS] token carries values 3-5x larger than any word in a few hidden channels, so every
 other token is quantized with a few effective bits and 2-4% of predictions flip against
-fp32 (issue 6). Here each Linear input ``x`` [..., K] is rewritten, with standard ONNX ops
+fp32. Here each Linear input ``x`` [..., K] is rewritten, with standard ONNX ops
 that ORT's CPU kernels run fast, as
 
     x = x_out + x_in      x_out: the few channels with the largest calibrated |x|, in fp32
@@ -16,7 +16,7 @@ projection's input was the largest remaining error.
 
 Weights: symmetric int8 per output channel. On seven MiniLM rotten_tomatoes classifiers the
 int8 / fp32 agreement rises from 96.3-98.2% to 99.1-99.8% for about 15% more time than the
-dynamic int8 export (benchmarks/RESULTS.md). Gemm nodes (pooler, classifier) stay fp32.
+dynamic int8 export. Gemm nodes (pooler, classifier) stay fp32.
 """
 
 from __future__ import annotations

@@ -57,20 +57,17 @@ class _Calibration:
     """``CalibrationDataReader``: length-sorted batches of the calibration texts."""
 
     def __init__(self, texts: list[str], tokenizer: Any, max_length: int):
-        from .runtime import encode_batch
+        from ..inference.batching import length_batches, pad, tokenize
 
-        ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-        ids = sorted(ids, key=len)
-        empty = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else None
-        empty = tokenizer.pad_token_id if empty is None else empty
+        ids = tokenize(tokenizer, texts, max_length)["input_ids"]
         self._batches = [
-            encode_batch(
-                ids[i : i + CALIBRATION_BATCH],
+            pad(
+                {"input_ids": [ids[i] for i in rows]},
                 tokenizer.pad_token_id,
                 tokenizer.padding_side,
-                empty_id=int(empty),
+                return_tensors="np",
             )
-            for i in range(0, len(ids), CALIBRATION_BATCH)
+            for rows in length_batches([len(s) for s in ids], CALIBRATION_BATCH)
         ]
         self._iter: Iterator[dict[str, np.ndarray]] = iter(self._batches)
 

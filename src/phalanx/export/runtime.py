@@ -8,7 +8,6 @@ dynamic axes, so padding further up to the bucket size would only add work.
 
 from __future__ import annotations
 
-import bisect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,28 +16,14 @@ from typing import Any
 import numpy as np
 
 from ..data.templates import render_inputs
+from ..inference.batching import empty_token_id, length_batches, run_in_batches, tokenize
 from .format import is_export, read_export_meta
 
-__all__ = ["TASKS", "Pipeline", "encode_batch"]
+__all__ = ["TASKS", "Pipeline"]
 
 log = logging.getLogger(__name__)
 
 TASKS = ("text-classification", "sentiment-analysis")
-
-
-def encode_batch(
-    seqs: Sequence[Sequence[int]], pad_id: int, padding_side: str, *, empty_id: int
-) -> dict[str, np.ndarray]:
-    """Pad token id lists to the longest; an empty list becomes ``[empty_id]`` (as classify)."""
-    seqs = [list(s) if len(s) else [empty_id] for s in seqs]
-    width = max(len(s) for s in seqs)
-    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(seqs), width), dtype=np.int64)
-    for row, s in enumerate(seqs):
-        span = slice(width - len(s), width) if padding_side == "left" else slice(0, len(s))
-        ids[row, span] = s
-        mask[row, span] = 1
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -193,7 +178,7 @@ class Pipeline:
             max_length=clf.max_length,
             pad_id=tok.pad_token_id,
             padding_side=tok.padding_side,
-            empty_id=tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id,
+            empty_id=empty_token_id(tok),
             backend="pytorch",
             model_path=str(path),
             **opts,
@@ -217,20 +202,7 @@ class Pipeline:
     # -- inference ------------------------------------------------------------------------
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Row indices per batch: length-sorted, at most batch_size, never across a bucket."""
-        order = sorted(range(len(lengths)), key=lengths.__getitem__)
-        batches: list[list[int]] = []
-        rows: list[int] = []
-        bucket = -1
-        for i in order:
-            b = bisect.bisect_left(self.sequence_length, lengths[i])
-            if rows and (len(rows) == self.batch_size or b != bucket):
-                batches.append(rows)
-                rows = []
-            rows.append(i)
-            bucket = b
-        if rows:
-            batches.append(rows)
-        return batches
+        return length_batches(lengths, self.batch_size, buckets=self.sequence_length)
 
     def logits(self, texts: Any) -> np.ndarray:
         """fp32 logits [N, C] in input order."""
@@ -240,14 +212,16 @@ class Pipeline:
         """fp32 logits [N, C] for texts the template was already applied to."""
         if not rendered:
             return np.empty((0, len(self.labels)), dtype=np.float32)
-        enc = self.tokenizer(rendered, truncation=True, max_length=self.max_length)["input_ids"]
-        out = np.empty((len(enc), len(self.labels)), dtype=np.float32)
-        for rows in self._batches([max(len(s), 1) for s in enc]):
-            batch = encode_batch(
-                [enc[i] for i in rows], self.pad_id, self.padding_side, empty_id=self.empty_id
-            )
-            out[rows] = self._run(batch)
-        return out
+        ids = tokenize(self.tokenizer, rendered, self.max_length, empty_id=self.empty_id)
+        return run_in_batches(
+            {"input_ids": ids["input_ids"]},
+            self._run,
+            pad_id=self.pad_id,
+            padding_side=self.padding_side,
+            batch_size=self.batch_size,
+            buckets=self.sequence_length,
+            return_tensors="np",
+        ).astype(np.float32, copy=False)
 
     def classify(self, texts: Any) -> np.ndarray:
         """Class probabilities, numpy float32 [N, C]; column i is ``id2label[i]``."""

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..data.templates import render_inputs
+from ..folder import META_FILE
 from ..inference.classifier import TextClassifier
-from ..models.loading import load_tokenizer
-from .scorer import LabelScorer, load_lm
+from .scorer import LabelScorer, generative_method, load_lm
 
 __all__ = ["GenerativeClassifier"]
 
@@ -19,7 +18,9 @@ __all__ = ["GenerativeClassifier"]
 class GenerativeClassifier(TextClassifier):
     """``classify`` / ``decide_class`` / ``evaluate`` / ``generate`` for a generative folder.
 
-    Probabilities are the softmax over the labels' verbalisation log-probabilities.
+    Probabilities are the softmax over the labels' verbalisation log-probabilities. The
+    folder's method puts its weights onto the language model (``Method.apply_to_lm``);
+    ``model=`` may be the base LM already loaded.
 
     Example:
         >>> clf = GenerativeClassifier("runs/lora-t5/adapter")  # doctest: +SKIP
@@ -27,44 +28,28 @@ class GenerativeClassifier(TextClassifier):
         ['positive']
     """
 
-    def __init__(
-        self,
-        adapter: str | Path,
-        model: Any = None,
-        device: str | torch.device = "cpu",
-        input_template: str | None = None,
-        max_length: int | None = None,
-        dtype: str | torch.dtype | None = None,
-        batch_size: int = 32,
-    ):
-        path = Path(adapter)
-        self.adapter = str(adapter)
-        meta = json.loads((path / "phalanx.json").read_text())
-        if meta.get("task") != "generative":
-            raise ValueError(f"{path} is not a generative adapter (phalanx.json task)")
-        self.base_model_name = meta["base_model"]
-        method = meta["method"]
-        if method == "full":
+    def _load(self, path: Path, model: Any, *, device: str | torch.device, dtype: Any) -> Any:
+        if self.meta.get("task") != "generative":
+            raise ValueError(f"{path} is not a generative adapter ({META_FILE} has no task)")
+        method = generative_method(self.method)
+        self.repr_tag = f"Generative {method.name}"
+        if not method.frozen_base:  # the folder holds the whole language model
             lm = load_lm(str(path), dtype=dtype, device=device)
         else:
             lm = (
                 model
                 if model is not None
-                else load_lm(meta["base_model"], dtype=dtype, device=device)
+                else load_lm(self.base_model_name, dtype=dtype, device=device)
             )
-            if method == "sparta":
-                _merge_sparse_deltas(lm, path)
-            else:
-                from peft import PeftModel
+        return method.apply_to_lm(lm, path, self.meta)
 
-                lm = PeftModel.from_pretrained(lm, str(path))
-        self.tokenizer = load_tokenizer(self.base_model_name, _unwrap(lm))
-        self.model = LabelScorer(lm, self.tokenizer, meta["verbalizers"]).eval()
-        self.device = next(lm.parameters()).device
-        self.id2label = {str(i): label for i, label in enumerate(meta["labels"])}
-        self._settings(meta, input_template, max_length, _unwrap(lm))
-        self.repr_tag = f"Generative {method}"
-        self.batch_size = batch_size
+    @property
+    def hf_model(self) -> Any:
+        lm = self.model.lm if isinstance(self.model, LabelScorer) else self.model
+        return lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+
+    def _ready(self) -> None:
+        self.model = LabelScorer(self.model, self.tokenizer, self.meta["verbalizers"]).eval()
 
     @torch.inference_mode()
     def generate(self, texts: Any, max_new_tokens: int | None = None) -> list[str]:
@@ -80,22 +65,3 @@ class GenerativeClassifier(TextClassifier):
         if not self.model.seq2seq:
             out = out[:, enc["input_ids"].shape[1] :]
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
-
-
-def _unwrap(lm):
-    return lm.get_base_model() if hasattr(lm, "get_base_model") else lm
-
-
-@torch.no_grad()
-def _merge_sparse_deltas(lm, path: Path) -> None:
-    """Add a SpaRTA folder's deltas into ``lm`` (irreversible; this classifier owns ``lm``)."""
-    from ..methods.sparta.format import read_sparta_adapter
-
-    ad = read_sparta_adapter(path)
-    for name, p in lm.named_parameters():
-        delta = ad.deltas.get(name)
-        if delta is None:
-            raise ValueError(f"adapter {path} has no entry for {name!r}: another base model?")
-        if delta.numel():
-            idx = tuple(ad.indices[name].long().to(p.device).unbind(1))
-            p[idx] = (p[idx].float() + delta.to(p.device)).to(p.dtype)

@@ -6,8 +6,8 @@ so that its forward returns class logits ``[B, C]`` (and a cross-entropy loss ov
 the trainer, the classification API and the metrics work unchanged.
 
 For decoder LMs whose verbalisations are single tokens this is one forward pass: the LM
-head's logits of the label tokens at the last position (seed 000's instruction-template
-setting). Longer verbalisations cost one pass per class (the encoder runs once).
+head's logits of the label tokens at the last position. Longer verbalisations cost one pass
+per class (the encoder runs once).
 
 Example:
     >>> scorer = LabelScorer(lm, tokenizer, ["negative", "positive"])  # doctest: +SKIP
@@ -25,7 +25,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-__all__ = ["LabelScorer", "load_lm", "verbalizer_ids"]
+__all__ = [
+    "LabelScorer",
+    "apply_generative",
+    "generative_method",
+    "load_lm",
+    "save_generative",
+    "verbalizer_ids",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +59,8 @@ def load_lm(name_or_path: str, *, dtype: Any = None, device: str = "cpu"):
     """``AutoModelForSeq2SeqLM`` for encoder-decoders, else ``AutoModelForCausalLM``."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    from ..models.loading import resolve_dtype, resolve_model
+    from ..assets import resolve_model
+    from ..models.loading import resolve_dtype
 
     path = resolve_model(name_or_path)
     config = AutoConfig.from_pretrained(path)
@@ -137,14 +145,21 @@ class LabelScorer(nn.Module):
 
 def apply_generative(lm: nn.Module, tokenizer, method: str, config: Any, verbalizers: list[str]):
     """Wrap ``lm`` with a method's adapter, then with a ``LabelScorer``."""
-    from ..registry import get_method
+    return LabelScorer(generative_method(method).apply(lm, config), tokenizer, verbalizers)
 
-    if method in ("head",):
+
+def generative_method(name: str) -> Any:
+    """The registered method ``name``; ValueError when it cannot adapt a language model."""
+    from ..registry import get_method, method_names
+
+    method = get_method(name)
+    if not method.generative:
+        usable = [n for n in method_names() if get_method(n).generative]
         raise ValueError(
-            "generative classification has no classification head to train; use sparta, lora, "
-            "ia3, ptuning, prompt_tuning or full"
+            f"method {name!r} cannot adapt a language model that scores label words "
+            f"(generative classification has no classification head); use {', '.join(usable)}"
         )
-    return LabelScorer(get_method(method).apply(lm, config), tokenizer, verbalizers)
+    return method
 
 
 def save_generative(

@@ -1,12 +1,13 @@
-"""Classification metrics from a confusion matrix, and the seed's printed layout."""
+"""Classification metrics from a confusion matrix, and peft-sparta's printed layout."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["Evaluation", "classification_metrics", "confusion_matrix"]
+__all__ = ["Evaluation", "classification_metrics", "confusion_matrix", "evaluation_from_logits"]
 
 
 def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_labels: int) -> torch.Tensor:
@@ -42,6 +43,21 @@ def classification_metrics(cm: torch.Tensor) -> dict[str, float]:
     out["MCC"] = _safe_div(num, den)
     if cm.shape == (2, 2):
         out["F1-score"] = f1[1].item()
+    return out
+
+
+def evaluation_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
+    """peft-sparta's metric set from logits [N, C] and label ids [N]: loss (mean cross-entropy
+    from log-softmax, always finite), accuracy, confusion matrix, balanced accuracy, macro-F1,
+    MCC, F1 (binary) and the count ``n``."""
+    logits, labels = torch.as_tensor(logits).float(), torch.as_tensor(labels).long()
+    cm = confusion_matrix(labels, logits.argmax(-1), logits.shape[-1])
+    out = Evaluation(loss=F.cross_entropy(logits, labels).item())
+    metrics = classification_metrics(cm)
+    out["accuracy"] = metrics.pop("accuracy")
+    out["confusion matrix"] = cm.tolist()
+    out.update(metrics)
+    out["n"] = int(labels.numel())
     return out
 
 

@@ -1,8 +1,11 @@
-"""Full fine-tuning: every weight trains; the folder is a plain transformers model."""
+"""Full fine-tuning: every weight trains; the folder is a plain transformers model.
+
+A structurally pruned model (``phalanx.compress.structured.prune_structured``) is saved the
+same way plus ``pruning.json`` (``phalanx.models.pruned``), which the loader reads.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,19 +14,26 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
-from ..folder import atomic_folder, write_json
+from ..folder import (
+    MODEL_WEIGHTS_FILE,
+    PRUNING_FILE,
+    adapter_meta,
+    atomic_folder,
+    write_json,
+    write_meta,
+)
 from ..inference.classifier import TextClassifier
-from ..models.loading import load_tokenizer, resolve_dtype
+from ..models.loading import resolve_dtype
 from ..registry import Method, register_method
 from .base import MethodConfig
 
-__all__ = ["FullClassifier", "FullConfig"]
+__all__ = ["FullClassifier", "FullMethodConfig", "apply_full", "save_full", "save_pruned"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class FullConfig(MethodConfig):
+class FullMethodConfig(MethodConfig):
     """Train all parameters (optionally keep the embeddings frozen)."""
 
     freeze_embeddings: bool = False
@@ -33,7 +43,7 @@ class FullConfig(MethodConfig):
     default_lr: ClassVar[float] = 5e-5
 
 
-def apply_full(model: nn.Module, config: FullConfig) -> nn.Module:
+def apply_full(model: nn.Module, config: FullMethodConfig) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(True)
     if config.freeze_embeddings:
@@ -49,24 +59,69 @@ def save_full(
     base_model: str,
     meta: dict[str, Any] | None = None,
     overwrite: bool = False,
+    tokenizer: Any = None,
 ) -> Path:
-    """``save_pretrained`` (safetensors) + phalanx.json, written atomically."""
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
-    full_meta = {
-        "format": "phalanx-adapter",
-        "format_version": 1,
-        "method": "full",
-        "method_config": model.phalanx_config.to_dict(),
-        "base_model": base_model,
-        "model_type": model.config.model_type,
-        "labels": [id2label[i] for i in sorted(id2label)],
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        **(meta or {}),
-    }
+    """``save_pretrained`` (safetensors) + phalanx.json (+ the tokenizer when given, and
+    ``pruning.json`` for a structurally pruned model), written atomically.
+
+    A model never wrapped by ``apply_full`` counts as fully trained with the default config.
+    """
+    from ..models.pruned import is_pruned, pruning_record
+
+    config = getattr(model, "phalanx_config", None)
+    if config is None:
+        config, trainable = FullMethodConfig(), sum(p.numel() for p in model.parameters())
+    else:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    record = pruning_record(model) if is_pruned(model) else None
+    fields = None
+    if record is not None:
+        layers = record["layers"]
+        fields = {
+            "structured_pruning": {
+                "heads_per_layer": [len(r["heads"]) for r in layers],
+                "ffn_per_layer": [len(r["ffn"]) for r in layers],
+            }
+        }
+    full_meta = adapter_meta(
+        model.config,
+        method=config.method_name,
+        method_config=config.to_dict(),
+        base_model=base_model,
+        trainable_parameters=trainable,
+        fields=fields,
+        extra=meta,
+    )
     with atomic_folder(path, overwrite=overwrite) as tmp:
         model.save_pretrained(str(tmp))
-        write_json(tmp / "phalanx.json", full_meta)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        if record is not None:
+            write_json(tmp / PRUNING_FILE, record)
+        write_meta(tmp, full_meta)
     return Path(path)
+
+
+def save_pruned(
+    model: nn.Module,
+    tokenizer: Any,
+    folder: str | Path,
+    extra_meta: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write a structurally pruned classifier so ``load_pruned`` / ``load_classifier`` read it.
+
+    ``phalanx.json`` marks the folder as a full-model folder (``method: full``) with the
+    labels; ``extra_meta`` is merged into it (e.g. base_model, input_template, metrics).
+    """
+    from ..models.pruned import pruning_record
+
+    pruning_record(model)  # refuses a model prune_structured did not shrink
+    base = getattr(model.config, "name_or_path", "") or str(folder)
+    return save_full(
+        model, folder, base_model=base, meta=extra_meta, overwrite=overwrite, tokenizer=tokenizer
+    )
 
 
 class FullClassifier(TextClassifier):
@@ -74,24 +129,12 @@ class FullClassifier(TextClassifier):
 
     repr_tag = "full"
 
-    def __init__(
-        self,
-        adapter: str | Path,
-        model: Any = None,
-        device: str | torch.device = "cpu",
-        input_template: str | None = None,
-        max_length: int | None = None,
-        dtype: str | torch.dtype | None = None,
-        batch_size: int = 32,
-    ):
+    def _load(self, path: Path, model: Any, *, device: str | torch.device, dtype: Any) -> Any:
         from transformers import AutoModelForSequenceClassification
 
         if model is not None:
             raise ValueError("a fully fine-tuned model has no base to share; drop model=")
-        path = Path(adapter)
-        self.adapter = str(adapter)
-        meta = json.loads((path / "phalanx.json").read_text())
-        if (path / "pruning.json").is_file():  # heads / neurons removed by phalanx.compress
+        if (path / PRUNING_FILE).is_file():  # heads / neurons removed by phalanx.compress
             from ..models.pruned import load_pruned
 
             model = load_pruned(path, dtype=resolve_dtype(dtype, device))
@@ -99,24 +142,23 @@ class FullClassifier(TextClassifier):
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, dtype=resolve_dtype(dtype, device)
             )
-        self.model = model.to(device).eval()
-        self.device = next(self.model.parameters()).device
-        self.id2label = {str(i): label for i, label in enumerate(meta["labels"])}
-        self.base_model_name = meta.get("base_model", str(path))
-        has_tok = (path / "tokenizer_config.json").is_file()
-        self.tokenizer = load_tokenizer(str(path) if has_tok else self.base_model_name, self.model)
-        self._settings(meta, input_template, max_length, self.model)
-        self.batch_size = batch_size
+        return model.to(device)
+
+
+def _identity_lm(lm: nn.Module, path: Path, meta: dict[str, Any] | None = None) -> nn.Module:
+    return lm  # the folder is the whole language model, loaded as it is
 
 
 register_method(
     Method(
         name="full",
-        config_cls=FullConfig,
+        config_cls=FullMethodConfig,
         description="full fine-tuning: every weight trains (a plain transformers folder)",
         apply=apply_full,
         save=save_full,
         load_classifier=FullClassifier,
-        detect=lambda path: (path / "model.safetensors").is_file(),
+        detect=lambda path: (path / MODEL_WEIGHTS_FILE).is_file(),
+        frozen_base=False,
+        apply_to_lm=_identity_lm,
     )
 )

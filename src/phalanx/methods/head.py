@@ -16,11 +16,11 @@ from ..registry import Method, register_method
 from .base import MethodConfig
 from .sparta import SpaRTAforSequenceClassification, SpaRTAModel, save_sparta_adapter
 
-__all__ = ["HeadConfig", "apply_head"]
+__all__ = ["HeadMethodConfig", "apply_head"]
 
 
 @dataclass
-class HeadConfig(MethodConfig):
+class HeadMethodConfig(MethodConfig):
     """Train only the classification head (for BERT-like models: pooler + classifier)."""
 
     head_modules: list[str] | None = None
@@ -30,22 +30,24 @@ class HeadConfig(MethodConfig):
     default_lr: ClassVar[float] = 2e-3
 
 
-def apply_head(model: nn.Module, config: HeadConfig) -> SpaRTAModel:
+def apply_head(model: nn.Module, config: HeadMethodConfig) -> SpaRTAModel:
     return SpaRTAModel(model, config, head_only=True)
 
 
 def _detect(path: Path) -> bool:
-    return False  # a head folder is a SpaRTA folder; phalanx.json names the method
+    return False  # a head folder is a SpaRTA folder; its metadata names the method
 
 
 register_method(
     Method(
         name="head",
-        config_cls=HeadConfig,
+        config_cls=HeadMethodConfig,
         description="head only: the classification head trains, the body is frozen",
         apply=apply_head,
         save=save_sparta_adapter,
         load_classifier=SpaRTAforSequenceClassification,
         detect=_detect,
+        shares_base=True,  # a head folder loads as a SpaRTA folder: onto a shared base
+        # no apply_to_lm: a language model that scores label words has no head to train
     )
 )

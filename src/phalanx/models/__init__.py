@@ -5,7 +5,6 @@ from .loading import (
     load_base_classifier,
     load_tokenizer,
     resolve_dtype,
-    resolve_model,
     tokenizer_source,
 )
 
@@ -14,6 +13,5 @@ __all__ = [
     "load_base_classifier",
     "load_tokenizer",
     "resolve_dtype",
-    "resolve_model",
     "tokenizer_source",
 ]

@@ -8,13 +8,15 @@ from typing import Any
 
 import torch
 
+from ..assets import resolve_model
+from ..folder import META_FILE, PRUNING_FILE, TOKENIZER_CONFIG_FILE, base_model_of
 from .archs import arch_spec
 
 __all__ = [
+    "default_max_length",
     "load_base_classifier",
     "load_tokenizer",
     "resolve_dtype",
-    "resolve_model",
     "tokenizer_source",
 ]
 
@@ -28,15 +30,6 @@ _DTYPES = {
     "float16": torch.float16,
     "fp16": torch.float16,
 }
-
-
-def resolve_model(name_or_path: str) -> str:
-    """A built-in name (see ``phalanx models``) -> its local folder; anything else unchanged."""
-    try:
-        from ..assets import resolve_model as _resolve
-    except ImportError:  # assets are optional for library users with their own models
-        return name_or_path
-    return _resolve(name_or_path)
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: str | torch.device) -> torch.dtype:
@@ -66,7 +59,7 @@ def load_base_classifier(
 
     id2label = {int(k): v for k, v in id2label.items()}
     path = resolve_model(name_or_path)
-    if (Path(path) / "pruning.json").is_file():  # heads / neurons removed by phalanx.compress
+    if (Path(path) / PRUNING_FILE).is_file():  # heads / neurons removed by phalanx.compress
         from .pruned import load_pruned
 
         model = load_pruned(path, dtype=resolve_dtype(dtype, device), id2label=id2label)
@@ -89,7 +82,7 @@ def load_base_classifier(
 
 _TOKENIZER_FILES = (
     "tokenizer.json",
-    "tokenizer_config.json",
+    TOKENIZER_CONFIG_FILE,
     "vocab.txt",
     "vocab.json",
     "spiece.model",
@@ -106,17 +99,14 @@ def tokenizer_source(name_or_path: str) -> str:
     matters: given such a folder, ``AutoTokenizer`` silently builds a 5-token vocabulary
     that maps every word to [UNK], and training on it learns nothing.
     """
-    import json
-
     path = Path(resolve_model(name_or_path))
     if not path.is_dir() or any((path / f).is_file() for f in _TOKENIZER_FILES):
         return str(path)
-    meta = path / "phalanx.json"
-    base = json.loads(meta.read_text()).get("base_model") if meta.is_file() else None
+    base = base_model_of(path)
     if not base or Path(resolve_model(base)).resolve() == path.resolve():
         raise ValueError(
             f"{str(path)!r} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...) and "
-            "no phalanx.json naming its base model; save the tokenizer into the folder "
+            f"no {META_FILE} naming its base model; save the tokenizer into the folder "
             "(tokenizer.save_pretrained) or pass the original model"
         )
     return tokenizer_source(base)

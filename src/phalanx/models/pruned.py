@@ -1,10 +1,11 @@
-"""Save and load models whose heads / neurons were physically removed.
+"""Models whose heads / neurons were physically removed: the pruning record and the loader.
 
 transformers derives every layer's shapes from config.json (BERT's head size is
 ``hidden_size / num_attention_heads``), so a shrunk model cannot be described by its config
-alone. The folder keeps the dense config.json, the shrunk model.safetensors and a
-``pruning.json`` listing the heads and neurons every layer kept; the loader builds the dense
-model from the config, cuts it to the recorded shapes and loads the weights strictly.
+alone. The folder (a ``full`` method folder, written by ``phalanx.methods.full.save_full``)
+keeps the dense config.json, the shrunk model.safetensors and a ``pruning.json`` listing the
+heads and neurons every layer kept; the loader builds the dense model from the config, cuts
+it to the recorded shapes and loads the weights strictly.
 
 Folder layout::
 
@@ -13,78 +14,46 @@ Folder layout::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from ..folder import atomic_folder, write_json
+from ..folder import MODEL_WEIGHTS_FILE, PRUNING_FILE, read_json
 from .blocks import cut_heads, cut_neurons, layers_of
 
-__all__ = ["PRUNING_FILE", "PRUNING_FORMAT_VERSION", "load_pruned", "save_pruned", "shrink_to"]
+__all__ = [
+    "PRUNING_FILE",
+    "PRUNING_FORMAT_VERSION",
+    "is_pruned",
+    "load_pruned",
+    "pruning_record",
+    "read_pruning",
+    "shrink_to",
+]
 
-PRUNING_FILE = "pruning.json"
 PRUNING_FORMAT_VERSION = 1
 
 
-def _state(model: nn.Module) -> dict[str, Any]:
-    state = getattr(model, "phalanx_pruning", None)
-    if state is None:
+def is_pruned(model: nn.Module) -> bool:
+    """Whether ``prune_structured`` removed heads / neurons from ``model``."""
+    return getattr(model, "phalanx_pruning", None) is not None
+
+
+def pruning_record(model: nn.Module) -> dict[str, Any]:
+    """What ``pruning.json`` holds for ``model``: the heads and neurons every layer kept."""
+    if not is_pruned(model):
         raise ValueError(
             f"{type(model).__name__} was not pruned with prune_structured (no phalanx_pruning "
             "record); save it with save_pretrained instead"
         )
-    return state
-
-
-def save_pruned(
-    model: nn.Module,
-    tokenizer: Any,
-    folder: str | Path,
-    extra_meta: dict[str, Any] | None = None,
-    *,
-    overwrite: bool = False,
-) -> Path:
-    """Write a structurally pruned classifier so ``load_pruned`` / ``load_classifier`` read it.
-
-    ``phalanx.json`` marks the folder as a full-model folder (``method: full``) with the
-    labels; ``extra_meta`` is merged into it (e.g. base_model, input_template, metrics).
-    """
-    from ..methods.full import FullConfig
-
-    state = _state(model)
-    config = model.config
-    id2label = {int(k): v for k, v in config.id2label.items()}
-    meta: dict[str, Any] = {
-        "format": "phalanx-adapter",
-        "format_version": 1,
-        "method": "full",
-        "method_config": getattr(model, "phalanx_config", FullConfig()).to_dict(),
-        "base_model": getattr(config, "name_or_path", "") or str(folder),
-        "model_type": config.model_type,
-        "labels": [id2label[i] for i in sorted(id2label)],
-        "trainable_parameters": sum(p.numel() for p in model.parameters()),
-        "structured_pruning": {
-            "heads_per_layer": [len(r["heads"]) for r in state["layers"]],
-            "ffn_per_layer": [len(r["ffn"]) for r in state["layers"]],
-        },
-        **(extra_meta or {}),
-    }
-    record = {
+    return {
         "format": "phalanx-pruned",
         "format_version": PRUNING_FORMAT_VERSION,
-        "model_type": config.model_type,
-        **state,
+        "model_type": model.config.model_type,
+        **model.phalanx_pruning,
     }
-    with atomic_folder(folder, overwrite=overwrite) as tmp:
-        model.save_pretrained(str(tmp))
-        if tokenizer is not None:
-            tokenizer.save_pretrained(str(tmp))
-        write_json(tmp / PRUNING_FILE, record)
-        write_json(tmp / "phalanx.json", meta)
-    return Path(folder)
 
 
 def shrink_to(model: nn.Module, state: dict[str, Any]) -> None:
@@ -108,7 +77,7 @@ def read_pruning(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / PRUNING_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder} has no {PRUNING_FILE}; it is not a pruned model folder")
-    record = json.loads(path.read_text())
+    record = read_json(path)
     if record.get("format") != "phalanx-pruned":
         raise ValueError(
             f"{path} is not a phalanx pruning record (format {record.get('format')!r})"
@@ -138,9 +107,9 @@ def load_pruned(
 
     folder = Path(folder)
     record = read_pruning(folder)
-    weights = folder / "model.safetensors"
+    weights = folder / MODEL_WEIGHTS_FILE
     if not weights.is_file():
-        raise FileNotFoundError(f"{folder} has {PRUNING_FILE} but no model.safetensors")
+        raise FileNotFoundError(f"{folder} has {PRUNING_FILE} but no {MODEL_WEIGHTS_FILE}")
     config = AutoConfig.from_pretrained(folder)
     if id2label is not None:
         saved = config.num_labels

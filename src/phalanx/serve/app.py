@@ -71,6 +71,30 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
     metrics = ServeMetrics()
     api_key = config.api_key or os.environ.get("PHALANX_API_KEY") or None
     batchers: dict[str, MicroBatcher] = {}
+    app = FastAPI(
+        title="phalanx",
+        description="Text classification with parameter-efficient adapters.",
+        version=_version(),
+        lifespan=_lifespan(registry, config, metrics, batchers),
+    )
+    app.state.registry, app.state.config, app.state.metrics = registry, config, metrics
+
+    # the largest valid body: every text at the limit, escaped (6 bytes/char at worst)
+    max_body = config.max_texts_per_request * (6 * config.max_chars_per_text + 64) + 4096
+    app.add_middleware(GuardAndMeasure, metrics=metrics, api_key=api_key, max_body_bytes=max_body)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    _add_classify(app, registry, config, batchers)
+    _add_info_routes(app, registry, metrics)
+    return app
+
+
+def _lifespan(
+    registry: ModelRegistry,
+    config: ServeConfig,
+    metrics: ServeMetrics,
+    batchers: dict[str, MicroBatcher],
+):
+    """Start one MicroBatcher per group of models sharing a base; stop them at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -91,64 +115,33 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
             await b.stop()
         batchers.clear()
 
-    app = FastAPI(
-        title="phalanx",
-        description="Text classification with parameter-efficient adapters.",
-        version=_version(),
-        lifespan=lifespan,
-    )
-    app.state.registry, app.state.config, app.state.metrics = registry, config, metrics
+    return lifespan
 
-    # the largest valid body: every text at the limit, escaped (6 bytes/char at worst)
-    max_body = config.max_texts_per_request * (6 * config.max_chars_per_text + 64) + 4096
-    app.add_middleware(GuardAndMeasure, metrics=metrics, api_key=api_key, max_body_bytes=max_body)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError):
-        errors = jsonable_encoder(exc.errors(), exclude={"input", "url"})
-        first = errors[0] if errors else {}
-        if first.get("type") == "json_invalid":
-            why = (first.get("ctx") or {}).get("error", "")
-            return _error(422, f"malformed JSON: {why}".rstrip(": "), detail=errors)
-        # drop the body prefix and pydantic's union-member tags (texts.0.str -> texts.0)
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        union = bool(loc) and (loc[-1] == "str" or loc[-1].startswith("dict["))
-        where = ".".join(loc[:-1] if union else loc) or "body"
-        msg = "give a string or an object of strings" if union else first.get("msg", "malformed")
-        return _error(422, f"invalid request: {where}: {msg}", detail=errors)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with one readable message (plus pydantic's details) for a malformed request."""
+    errors = jsonable_encoder(exc.errors(), exclude={"input", "url"})
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        why = (first.get("ctx") or {}).get("error", "")
+        return _error(422, f"malformed JSON: {why}".rstrip(": "), detail=errors)
+    # drop the body prefix and pydantic's union-member tags (texts.0.str -> texts.0)
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    union = bool(loc) and (loc[-1] == "str" or loc[-1].startswith("dict["))
+    where = ".".join(loc[:-1] if union else loc) or "body"
+    msg = "give a string or an object of strings" if union else first.get("msg", "malformed")
+    return _error(422, f"invalid request: {where}: {msg}", detail=errors)
 
+
+def _add_classify(
+    app: FastAPI, registry: ModelRegistry, config: ServeConfig, batchers: dict[str, MicroBatcher]
+) -> None:
     @app.post("/v1/classify", response_model=ClassifyResponse)
     async def classify(body: ClassifyRequest):
         """Labels and per-class probabilities of each text, in input order."""
-        try:
-            model = registry.get(body.model)
-        except KeyError:
-            return _error(
-                404,
-                f"unknown model {body.model!r}; known models: {', '.join(registry.models)}",
-                known_models=list(registry.models),
-            )
-        if len(body.texts) > config.max_texts_per_request:
-            return _error(
-                413,
-                f"{len(body.texts)} texts in one request; the limit max_texts_per_request is "
-                f"{config.max_texts_per_request}: split the request",
-                limit="max_texts_per_request",
-                value=config.max_texts_per_request,
-            )
-        try:
-            rendered = model.render(body.texts)
-        except (ValueError, KeyError, TypeError) as err:
-            return _error(422, f"invalid input: {err.args[0] if err.args else err}")
-        for i, text in enumerate(rendered):
-            if len(text) > config.max_chars_per_text:
-                return _error(
-                    413,
-                    f"text {i} has {len(text)} characters; the limit max_chars_per_text is "
-                    f"{config.max_chars_per_text}",
-                    limit="max_chars_per_text",
-                    value=config.max_chars_per_text,
-                )
+        model, refusal = _accept(body, registry, config)
+        if refusal is not None:
+            return refusal
         try:
             probs = await asyncio.wait_for(
                 batchers[model.group].submit(model, body.texts), config.timeout_s
@@ -168,6 +161,44 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
         # a Response skips FastAPI re-validating the dict against ClassifyResponse (docs only)
         return JSONResponse({"model": model.name, "labels": labels, "results": results})
 
+
+def _accept(
+    body: ClassifyRequest, registry: ModelRegistry, config: ServeConfig
+) -> tuple[Any, JSONResponse | None]:
+    """(the model, None) for a request within the limits, else (None, the error response)."""
+    try:
+        model = registry.get(body.model)
+    except KeyError:
+        return None, _error(
+            404,
+            f"unknown model {body.model!r}; known models: {', '.join(registry.models)}",
+            known_models=list(registry.models),
+        )
+    if len(body.texts) > config.max_texts_per_request:
+        return None, _error(
+            413,
+            f"{len(body.texts)} texts in one request; the limit max_texts_per_request is "
+            f"{config.max_texts_per_request}: split the request",
+            limit="max_texts_per_request",
+            value=config.max_texts_per_request,
+        )
+    try:
+        rendered = model.render(body.texts)
+    except (ValueError, KeyError, TypeError) as err:
+        return None, _error(422, f"invalid input: {err.args[0] if err.args else err}")
+    for i, text in enumerate(rendered):
+        if len(text) > config.max_chars_per_text:
+            return None, _error(
+                413,
+                f"text {i} has {len(text)} characters; the limit max_chars_per_text is "
+                f"{config.max_chars_per_text}",
+                limit="max_chars_per_text",
+                value=config.max_chars_per_text,
+            )
+    return model, None
+
+
+def _add_info_routes(app: FastAPI, registry: ModelRegistry, metrics: ServeMetrics) -> None:
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         """The loaded models, their labels and which base each one shares."""
@@ -188,8 +219,6 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(PAGE_HTML)
-
-    return app
 
 
 def _version() -> str:

@@ -6,6 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import InputError
+from ..validation import check_field_types
+
 __all__ = ["ServeConfig"]
 
 
@@ -48,6 +51,7 @@ class ServeConfig:
     """PyTorch intra-op threads (default: one per core); 1 suits busy or shared machines."""
 
     def __post_init__(self) -> None:
+        check_field_types(self, "serve config")
         checks = {
             "port": (self.port, 0, 65535),
             "max_batch_size": (self.max_batch_size, 1, None),
@@ -58,18 +62,18 @@ class ServeConfig:
         }
         for name, (value, low, high) in checks.items():
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"{name} must be an integer, got {value!r}")
+                raise InputError(f"{name} must be an integer, got {value!r}")
             if value < low or (high is not None and value > high):
                 bound = f"between {low} and {high}" if high is not None else f">= {low}"
-                raise ValueError(f"{name} must be {bound}, got {value}")
+                raise InputError(f"{name} must be {bound}, got {value}")
         if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise ValueError(f"threads must be >= 1 (or unset), got {self.threads}")
+            raise InputError(f"threads must be >= 1 (or unset), got {self.threads}")
         if not 0 <= float(self.max_wait_ms) <= 10_000:
-            raise ValueError(f"max_wait_ms must be between 0 and 10000, got {self.max_wait_ms}")
+            raise InputError(f"max_wait_ms must be between 0 and 10000, got {self.max_wait_ms}")
         if not float(self.timeout_s) > 0:
-            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+            raise InputError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.api_key is not None and not str(self.api_key).strip():
-            raise ValueError("api_key is empty; give a non-empty key or leave it unset")
+            raise InputError("api_key is empty; give a non-empty key or leave it unset")
         if isinstance(self.models, str):
             self.models = [self.models]
 
@@ -79,7 +83,7 @@ class ServeConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"unknown serve option {unknown[0]!r}; valid options: {', '.join(sorted(names))}"
             )
         return cls(**data)

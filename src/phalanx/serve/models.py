@@ -162,14 +162,10 @@ class ModelRegistry:
             folder = _adapter_folder(path)
             clf, group = shared.load(folder)
             clf.batch_size = batch_size
-            kind = str(getattr(clf, "method", None) or clf.meta.get("method", "sparta"))
+            kind = clf.method
             reg.add(ServedModel(name, str(folder), kind, clf.labels, clf.template, group, clf))
             log.debug("loaded %s (%s, %s) from %s", name, kind, group, folder)
         return reg
-
-
-# Loaders that can put another adapter on an already loaded base (``model=``).
-_SHARING_LOADERS = {"SpaRTAforSequenceClassification": "sparta", "PeftClassifier": "peft"}
 
 
 class _SharedBases:
@@ -182,15 +178,18 @@ class _SharedBases:
         self.count = 0
 
     def load(self, folder: Path) -> tuple[Any, str]:
-        from ..inference.classifier import load_classifier
+        from ..folder import read_meta
+        from ..registry import classifier_loader
 
-        key = _base_key(folder) if self.share else None
+        meta = read_meta(folder)
+        loader = classifier_loader(folder, meta)
+        key = _base_key(folder, meta, loader) if self.share else None
         for other, group in self.by_base.get(key, []) if key else []:
             try:
-                return load_classifier(folder, model=other, **self.kwargs), group
+                return loader(folder, model=other, meta=meta, **self.kwargs), group
             except (ValueError, TypeError) as err:  # another peft type, a different base...
                 log.info("%s cannot share the base of %s: %s", folder, other.adapter, err)
-        clf = load_classifier(folder, **self.kwargs)
+        clf = loader(folder, meta=meta, **self.kwargs)
         group = f"base{self.count}:{Path(key[1]).name if key else folder.name}"
         self.count += 1
         if key:
@@ -198,25 +197,21 @@ class _SharedBases:
         return clf, group
 
 
-def _base_key(folder: Path) -> tuple[str, str] | None:
-    """(loader family, base model) of an adapter folder; None when it cannot share."""
-    import json
+def _base_key(folder: Path, meta: dict[str, Any], loader: Any) -> tuple[str, str] | None:
+    """(loader, base model) of an adapter folder; None when it cannot share a base.
 
-    from ..models.loading import resolve_model
+    Adapters share a base when their method ``shares_base`` and one loader puts both on it
+    (SpaRTA and head folders share a plain model; peft folders a ``PeftModel``).
+    """
+    from ..assets import resolve_model
+    from ..folder import base_model_of
     from ..registry import method_for_folder
 
-    meta = folder / "phalanx.json"
-    info = json.loads(meta.read_text()) if meta.is_file() else {}
-    loader = getattr(method_for_folder(folder).load_classifier, "__name__", "")
-    family = _SHARING_LOADERS.get(loader)
-    if family is None or info.get("task") == "generative":
+    method = method_for_folder(folder, meta)
+    if not method.shares_base or loader is not method.load_classifier:  # e.g. generative
         return None
-    base = info.get("base_model")
-    for name in ("config.json", "adapter_config.json"):
-        if base or not (folder / name).is_file():
-            continue
-        cfg = json.loads((folder / name).read_text())
-        base = cfg.get("sparta_pretrained_model") or cfg.get("base_model_name_or_path")
+    base = base_model_of(folder, meta)
+    family = f"{loader.__module__}.{loader.__qualname__}"
     return (family, str(resolve_model(base))) if base else None
 
 

@@ -15,6 +15,7 @@ import functools
 import inspect
 import itertools
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,12 @@ from typing import Any
 import yaml
 
 from ..data.templates import template_fields
+from ..errors import InputError
+from ..validation import check_field_types
+from ..yamlsafe import load_yaml_text
 
-__all__ = ["DEFAULT_LRS", "TrainConfig", "field_docs", "load_yaml"]
+__all__ = ["TrainConfig", "field_docs", "fields_from", "load_yaml"]
 
-#: learning rates that worked on MiniLM / rotten_tomatoes (shared/anchors.md); a method may
-#: also declare ``default_lr`` on its registry entry or its config class, which wins.
-DEFAULT_LRS = {
-    "sparta": 3e-3,
-    "lora": 1e-3,
-    "shira": 2e-3,
-    "ia3": 5e-3,
-    "ptuning": 3e-3,
-    "p_tuning": 3e-3,
-    "prompt_tuning": 3e-3,
-    "head": 2e-3,
-    "full": 5e-5,
-}
-_FALLBACK_LR = 1e-3
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 BEST_METRICS = ("accuracy", "macro_f1", "loss")
@@ -134,39 +124,36 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from ..registry import method_names
 
-        names = method_names()
-        if self.method not in names:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(names)}")
-        if not isinstance(self.method_options, dict):
-            raise ValueError(
-                f"method_options must be a mapping such as {{density: 0.01}}, "
-                f"got {self.method_options!r}"
-            )
-        self.method_config()  # the method's own validation, with its own messages
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.verbalizers is not None and self.task != "generative":
-            raise ValueError("verbalizers only apply to task=generative; drop them or set it")
+        # comma-separated text is a convenience for these two lists (YAML and --flags)
         if isinstance(self.verbalizers, str):
             self.verbalizers = [v.strip() for v in self.verbalizers.split(",")]
         if isinstance(self.report_to, str):
             self.report_to = [s.strip() for s in self.report_to.split(",") if s.strip()]
+        check_field_types(self, "train config")
+        names = method_names()
+        if self.method not in names:
+            raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(names)}")
+        self.method_config()  # the method's own validation, with its own messages
+        if self.task not in TASKS:
+            raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.verbalizers is not None and self.task != "generative":
+            raise InputError("verbalizers only apply to task=generative; drop them or set it")
         _positive(self, "max_length", "batch_size", "eval_batch_size", "grad_accum")
         _positive(self, "logging_steps")
         _positive(self, "limit", "max_steps", "eval_steps", optional=True)
         _positive(self, "early_stopping_patience", "save_total_limit", optional=True)
         if not self.epochs > 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+            raise InputError(f"epochs must be > 0, got {self.epochs}")
         if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise InputError(f"lr must be > 0, got {self.lr}")
         if not 0.0 < self.layer_lr_decay <= 1.0:
-            raise ValueError(
+            raise InputError(
                 f"layer_lr_decay must be in (0, 1] (1 = off), got {self.layer_lr_decay}"
             )
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            raise InputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ValueError(
+            raise InputError(
                 f"weight_decay ({self.weight_decay}) and max_grad_norm ({self.max_grad_norm}) "
                 "must be >= 0"
             )
@@ -176,23 +163,23 @@ class TrainConfig:
             ("best_metric", BEST_METRICS),
         ):
             if getattr(self, name) not in choices:
-                raise ValueError(
+                raise InputError(
                     f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
                 )
         if self.input_template is not None:
             fields = template_fields(self.input_template)
             if not fields:
-                raise ValueError(
+                raise InputError(
                     f"input_template {self.input_template!r} has no {{field}}; write it like "
                     "'Review: {sentence}'"
                 )
             if self.text_pair_column is None and len(set(fields)) != 1:
-                raise ValueError(
+                raise InputError(
                     f"input_template {self.input_template!r} has fields {fields}; without "
                     "text_pair_column it must have exactly one (the text)"
                 )
             if self.text_pair_column is not None and len(set(fields)) != 2:
-                raise ValueError(
+                raise InputError(
                     f"input_template {self.input_template!r} has fields {fields}; with "
                     "text_pair_column it needs two: the text first, then the pair"
                 )
@@ -203,7 +190,7 @@ class TrainConfig:
 
     # -- derived values -----------------------------------------------------------------
     def method_config(self) -> Any:
-        """The method's config object (``SpaRTAConfig``, ...); its seed follows ``seed``."""
+        """The method's config object (``SpaRTAMethodConfig``, ...); its seed follows ``seed``."""
         from ..registry import get_method
 
         cls = get_method(self.method).config_cls
@@ -218,17 +205,12 @@ class TrainConfig:
         return cls(**options)
 
     def resolved_lr(self) -> float:
-        """``lr`` or the method's default learning rate."""
+        """``lr`` or the method's default learning rate (``Method.default_lr``)."""
         if self.lr is not None:
             return self.lr
         from ..registry import get_method
 
-        method = get_method(self.method)
-        for owner in (method, method.config_cls):
-            value = getattr(owner, "default_lr", None) or getattr(owner, "DEFAULT_LR", None)
-            if value:
-                return float(value)
-        return DEFAULT_LRS.get(self.method, _FALLBACK_LR)
+        return get_method(self.method).default_lr
 
     # -- (de)serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -255,7 +237,7 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a mapping; unknown keys are refused with the closest valid name."""
         if not isinstance(data, dict):
-            raise ValueError(
+            raise InputError(
                 f"a training config must be a mapping of options, got {type(data).__name__}"
             )
         refuse_unknown_options(cls, data, "training")
@@ -272,14 +254,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ValueError(f"config file {str(path)!r} is not valid YAML: {err}") from None
+    data = load_yaml_text(path.read_text(), f"config file {str(path)!r}")
     if data is None:
-        raise ValueError(f"config file {str(path)!r} is empty; write options as 'key: value' lines")
+        raise InputError(f"config file {str(path)!r} is empty; write options as 'key: value' lines")
     if not isinstance(data, dict):
-        raise ValueError(f"config file {str(path)!r} must hold a mapping (key: value lines)")
+        raise InputError(f"config file {str(path)!r} must hold a mapping (key: value lines)")
     return data
 
 
@@ -289,7 +268,7 @@ def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
         if value is None and optional:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _slug(name: str) -> str:
@@ -297,19 +276,51 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in stem) or "run"
 
 
+def fields_from(source: type, *names: str) -> Callable[[type], type]:
+    """Class decorator, placed under ``@dataclass``: the class also gets the fields ``names``
+    of the dataclass ``source`` (type, default and docstring), after its own fields.
+
+    A config built on another one names what it shares instead of re-declaring it.
+    """
+    known = {f.name: f for f in dataclasses.fields(source)}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(f"{source.__name__} has no field {unknown[0]!r}")
+
+    def decorate(cls: type) -> type:
+        annotations = dict(inspect.get_annotations(cls))
+        for name in names:
+            if name in annotations:
+                raise InputError(
+                    f"{cls.__name__}.{name} is declared and also taken from {source.__name__}"
+                )
+            f = known[name]
+            annotations[name] = f.type
+            setattr(cls, name, field(default=f.default, default_factory=f.default_factory))
+        cls.__annotations__ = annotations
+        cls._shared_fields = {**getattr(cls, "_shared_fields", {}), **dict.fromkeys(names, source)}
+        return cls
+
+    return decorate
+
+
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings of a dataclass (the string literal under each field).
+    """Attribute docstrings of a dataclass (the string literal under each field), those of
+    fields taken with :func:`fields_from` included.
 
     >>> field_docs(TrainConfig)["max_length"]
     'Truncate inputs to this many tokens.'
     """
+    docs = {
+        name: field_docs(source).get(name, "")
+        for name, source in getattr(cls, "_shared_fields", {}).items()
+    }
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):
-        return {}
+        return docs
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs: dict[str, str] = {}
     for prev, node in itertools.pairwise(body):
         if (
             isinstance(prev, ast.AnnAssign)
@@ -330,4 +341,4 @@ def refuse_unknown_options(cls: type, data: dict[str, Any], what: str) -> None:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             valid = ", ".join(known)
-            raise ValueError(f"unknown {what} option {key!r}{hint} Valid options: {valid}")
+            raise InputError(f"unknown {what} option {key!r}{hint} Valid options: {valid}")

@@ -1,7 +1,8 @@
 """From ``TextDataset`` splits to tokenized examples the HF Trainer can batch.
 
 Texts are rendered with the input template, tokenized once (truncated, unpadded) and padded
-per batch by the collator, on the side the model family needs.
+per batch by the collator, on the side the model family needs, by the same code
+(``phalanx.inference.batching``) that pads for ``classify`` and the export ``Pipeline``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset
 
 from ..data import TextDataset
 from ..data.templates import render_inputs, template_fields
+from ..inference.batching import pad, tokenize
 
 __all__ = ["PadCollator", "TokenizedDataset", "render_examples", "tokenize_split"]
 
@@ -67,19 +69,7 @@ def tokenize_split(
     texts, pairs = render_examples(template, ds.texts, ds.pairs)
     if not texts:
         return TokenizedDataset({"input_ids": [], "attention_mask": []}, [])
-    args = (texts,) if pairs is None else (texts, pairs)
-    enc = tokenizer(*args, truncation=True, max_length=max_length)
-    keep = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-    features = {k: list(enc[k]) for k in keep}
-    fallback = (
-        tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
-    )
-    for i, ids in enumerate(features["input_ids"]):
-        if not ids:  # an empty rendering still gets one token
-            features["input_ids"][i] = [fallback]
-            features["attention_mask"][i] = [1]
-            if "token_type_ids" in features:
-                features["token_type_ids"][i] = [0]
+    features = tokenize(tokenizer, texts, max_length, pairs)  # an empty text gets one token
     return TokenizedDataset(features, ds.labels)
 
 
@@ -88,22 +78,11 @@ class PadCollator:
 
     def __init__(self, tokenizer: Any):
         self.pad_id = tokenizer.pad_token_id
-        self.left = tokenizer.padding_side == "left"
+        self.padding_side = tokenizer.padding_side
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(it["input_ids"]) for it in items)
-        batch: dict[str, torch.Tensor] = {}
-        for key in items[0]:
-            if key == "labels":
-                batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
-                continue
-            fill = self.pad_id if key == "input_ids" else 0
-            out = torch.full((len(items), width), fill, dtype=torch.long)
-            for row, it in enumerate(items):
-                seq = torch.tensor(it[key], dtype=torch.long)
-                if self.left:
-                    out[row, width - len(seq) :] = seq
-                else:
-                    out[row, : len(seq)] = seq
-            batch[key] = out
+        columns = {k: [it[k] for it in items] for k in items[0] if k != "labels"}
+        batch = pad(columns, self.pad_id, self.padding_side, return_tensors="pt")
+        if "labels" in items[0]:
+            batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
         return batch

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
-from ..inference.metrics import Evaluation, classification_metrics, confusion_matrix
+from ..inference.metrics import evaluation_from_logits
 
 __all__ = [
     "TRAINABLE_FILE",
@@ -31,7 +31,6 @@ __all__ = [
     "InterruptHandler",
     "PhalanxTrainer",
     "compute_metrics",
-    "evaluation_from_logits",
     "last_checkpoint",
     "load_trainable_state",
     "trainable_state",
@@ -57,7 +56,8 @@ def load_trainable_state(
 ) -> None:
     """Copy ``state`` into the trainable parameters; the names must match exactly.
 
-    ``copy_`` bumps each tensor's version, which is how SpaRTA notices its deltas changed.
+    The copy is in place; SpaRTA re-merges its deltas on the next forward because it compares
+    their values with the ones it last merged (``SparseDelta.is_merged``).
     """
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
@@ -89,19 +89,6 @@ def last_checkpoint(folder: str | Path) -> Path | None:
         if m and (sub / "trainer_state.json").is_file() and (sub / TRAINABLE_FILE).is_file():
             found.append((int(m.group(1)), sub))
     return max(found)[1] if found else None
-
-
-def evaluation_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
-    """The seed's metric set (loss, accuracy, confusion matrix, ...) from logits and labels."""
-    logits, labels = torch.as_tensor(logits).float(), torch.as_tensor(labels).long()
-    cm = confusion_matrix(labels, logits.argmax(-1), logits.shape[-1])
-    out = Evaluation(loss=F.cross_entropy(logits, labels).item())
-    metrics = classification_metrics(cm)
-    out["accuracy"] = metrics.pop("accuracy")
-    out["confusion matrix"] = cm.tolist()
-    out.update(metrics)
-    out["n"] = int(labels.numel())
-    return out
 
 
 def compute_metrics(pred: Any) -> dict[str, float]:

@@ -45,11 +45,11 @@ def test_loss_matches_a_hand_computed_value():
 @pytest.fixture(scope="module")
 def teacher_folder(tiny_base, tmp_path_factory):
     """A phalanx 'full' folder with named labels, like runs/full-minilm/adapter."""
-    from phalanx.methods.full import FullConfig, apply_full, save_full
+    from phalanx.methods.full import FullMethodConfig, apply_full, save_full
     from phalanx.models.loading import load_base_classifier
 
     base = tiny_base("bert")
-    model = apply_full(load_base_classifier(str(base), {0: "neg", 1: "pos"}), FullConfig())
+    model = apply_full(load_base_classifier(str(base), {0: "neg", 1: "pos"}), FullMethodConfig())
     path = tmp_path_factory.mktemp("teacher") / "adapter"
     return save_full(model, path, base_model=str(base))
 

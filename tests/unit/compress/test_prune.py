@@ -152,3 +152,38 @@ modifiers:
     assert result.sparsity["overall"] == pytest.approx(0.6, abs=1e-4)
     # global: one threshold, so layers differ while the total is exact
     assert len(set(result.sparsity["layers"].values())) > 1
+
+
+def test_the_sparta_hook_drops_delta_positions_on_pruned_weights():
+    from phalanx import get_method
+    from phalanx.methods.sparta import SpaRTAMethodConfig
+
+    model = _bert()
+    masks = MaskSet(prunable_parameters(model))
+    masks.set_sparsity(0.5)
+    masks.remove()
+    method = get_method("sparta")
+    wrapped = method.apply(model, SpaRTAMethodConfig(density=0.2, seed=0))
+    on_zeros = sum(int((sd.original == 0).sum()) for sd in wrapped.deltas.values())
+    before = sum(sd.indices.numel() for sd in wrapped.deltas.values())
+    assert on_zeros > 0
+    assert method.restrict_to_unpruned(wrapped) == on_zeros
+    assert sum(sd.indices.numel() for sd in wrapped.deltas.values()) == before - on_zeros
+    assert all(bool((sd.original != 0).all()) for sd in wrapped.deltas.values())
+    assert method.restrict_to_unpruned(wrapped) == 0  # nothing left to drop
+
+
+def test_sparse_delta_keep_refuses_trained_deltas_and_a_wrong_mask():
+    from phalanx.methods.sparta import SpaRTAMethodConfig, get_sparta_model
+
+    wrapped = get_sparta_model(_bert(), SpaRTAMethodConfig(density=0.2, seed=0))
+    sd = next(iter(wrapped.deltas.values()))
+    n = sd.indices.numel()
+    with pytest.raises(ValueError, match=f"the mask has 3 entries for {n} positions"):
+        sd.keep(torch.ones(3, dtype=torch.bool))
+    keep = torch.arange(n) % 2 == 0
+    assert sd.keep(keep) == n - int(keep.sum()) and sd.delta.numel() == int(keep.sum())
+    with torch.no_grad():
+        sd.delta.add_(1.0)
+    with pytest.raises(ValueError, match="are trained; choose positions before training"):
+        sd.keep(torch.ones(sd.indices.numel(), dtype=torch.bool))

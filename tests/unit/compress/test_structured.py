@@ -181,7 +181,7 @@ def test_load_pruned_refuses_plain_and_newer_folders(tiny_base, tmp_path):
 def test_a_pruned_folder_is_a_base_for_further_training_and_sparta(tiny_base, tmp_path):
     from transformers import AutoTokenizer
 
-    from phalanx import SpaRTAConfig, get_sparta_model, save_sparta_adapter
+    from phalanx import SpaRTAMethodConfig, get_sparta_model, save_sparta_adapter
     from phalanx.models.loading import load_base_classifier
 
     model = _model("bert")
@@ -197,7 +197,7 @@ def test_a_pruned_folder_is_a_base_for_further_training_and_sparta(tiny_base, tm
     with pytest.raises(ValueError, match="pruned classifier with 2 labels"):
         load_base_classifier(str(folder), {0: "a", 1: "b", 2: "c"})
     # SpaRTA on the pruned base: the adapter reloads its base through the same loader
-    sparta = get_sparta_model(base, SpaRTAConfig(density=0.2, seed=0))
+    sparta = get_sparta_model(base, SpaRTAMethodConfig(density=0.2, seed=0))
     with torch.no_grad():
         for sd in sparta.deltas.values():
             sd.delta.normal_(0, 0.05)

@@ -8,7 +8,7 @@ from .config import (
     PromptTuningMethodConfig,
     PTuningMethodConfig,
 )
-from .model import apply_peft, is_peft_folder, save_peft_adapter
+from .model import apply_peft, load_peft_onto, peft_type_of, save_peft_adapter
 
 __all__ = [
     "IA3MethodConfig",
@@ -20,14 +20,31 @@ __all__ = [
     "save_peft_adapter",
 ]
 
-_DESCRIPTIONS = {
-    LoraMethodConfig: "LoRA (peft): low-rank updates on query/value + full head",
-    IA3MethodConfig: "IA3 (peft): learned rescaling of keys, values, feed-forward + full head",
-    PTuningMethodConfig: "P-tuning (peft): virtual tokens from a prompt encoder + full head",
-    PromptTuningMethodConfig: "prompt tuning (peft): trainable virtual tokens + full head",
-}
+# (config, description, prompt-style: virtual tokens instead of weight changes)
+_ENTRIES = (
+    (LoraMethodConfig, "LoRA (peft): low-rank updates on query/value + full head", False),
+    (
+        IA3MethodConfig,
+        "IA3 (peft): learned rescaling of keys, values, feed-forward + full head",
+        False,
+    ),
+    (
+        PTuningMethodConfig,
+        "P-tuning (peft): virtual tokens from a prompt encoder + full head",
+        True,
+    ),
+    (PromptTuningMethodConfig, "prompt tuning (peft): trainable virtual tokens + full head", True),
+)
 
-for _cls, _text in _DESCRIPTIONS.items():
+
+def _detector(peft_type: str):
+    def detect(path) -> bool:
+        return peft_type_of(path) == peft_type
+
+    return detect
+
+
+for _cls, _text, _prompt in _ENTRIES:
     register_method(
         Method(
             name=_cls.method_name,
@@ -36,6 +53,10 @@ for _cls, _text in _DESCRIPTIONS.items():
             apply=apply_peft,
             save=save_peft_adapter,
             load_classifier=PeftClassifier,
-            detect=is_peft_folder,
+            detect=_detector(_cls.peft_type),
+            shares_base=True,
+            can_merge=not _prompt,
+            prompt_style=_prompt,
+            apply_to_lm=load_peft_onto,
         )
     )

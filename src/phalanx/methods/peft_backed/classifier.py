@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ...folder import PEFT_CONFIG_FILE, read_json
 from ...inference.classifier import TextClassifier
 from ...models.fingerprint import base_fingerprint, fingerprint_mismatch
-from ...models.loading import load_base_classifier, load_tokenizer
+from ...models.loading import load_base_classifier
 
 __all__ = ["PeftClassifier"]
 
@@ -30,55 +30,34 @@ class PeftClassifier(TextClassifier):
         ['positive']
     """
 
-    def __init__(
-        self,
-        adapter: str | Path,
-        model: Any = None,
-        device: str | torch.device = "cpu",
-        input_template: str | None = None,
-        max_length: int | None = None,
-        dtype: str | torch.dtype | None = None,
-        batch_size: int = 32,
-    ):
+    def _load(self, path: Path, model: Any, *, device: str | torch.device, dtype: Any) -> Any:
         from peft import PeftModel
 
-        path = Path(adapter)
-        self.adapter = str(adapter)
-        meta_file = path / "phalanx.json"
-        if not (path / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"adapter folder {path} has no adapter_config.json")
-        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        peft_cfg = json.loads((path / "adapter_config.json").read_text())
-        self.base_model_name = meta.get("base_model") or peft_cfg["base_model_name_or_path"]
-        labels = meta.get("labels") or ["LABEL_0", "LABEL_1"]
-        self.id2label = {str(i): label for i, label in enumerate(labels)}
-        if isinstance(model, TextClassifier):
-            model = model.model
+        if not (path / PEFT_CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"adapter folder {path} has no {PEFT_CONFIG_FILE}")
+        peft_type = read_json(path / PEFT_CONFIG_FILE)["peft_type"]
+        self.repr_tag = self.method
         taken = len(getattr(model, "peft_config", {}) or {})
         self.adapter_name = re.sub(r"\W", "_", f"a{taken}_{path.name}")  # peft needs plain names
         if isinstance(model, PeftModel):
             kinds = {c.peft_type.value for c in model.peft_config.values()}
-            if kinds != {peft_cfg["peft_type"]}:
+            if kinds != {peft_type}:
                 raise ValueError(
-                    f"peft cannot hold {'/'.join(sorted(kinds))} and {peft_cfg['peft_type']} "
+                    f"peft cannot hold {'/'.join(sorted(kinds))} and {peft_type} "
                     f"adapters on one base; load {path} without model="
                 )
             model.load_adapter(str(path), adapter_name=self.adapter_name)
-        else:
-            if model is None:
-                model = load_base_classifier(
-                    self.base_model_name, self.id2label, dtype=dtype, device=device
-                )
-            self._check_base(model, meta)
-            model = PeftModel.from_pretrained(model, str(path), adapter_name=self.adapter_name)
-        self.model = model.eval()
-        self.device = next(model.parameters()).device
-        base = model.get_base_model()
-        self.tokenizer = load_tokenizer(self.base_model_name, base)
-        self._settings(meta, input_template, max_length, base)
-        self.batch_size = batch_size
-        self.method = meta.get("method", peft_cfg.get("peft_type", "peft").lower())
-        self.repr_tag = self.method
+            return model
+        if model is None:
+            model = load_base_classifier(
+                self.base_model_name, self.id2label, dtype=dtype, device=device
+            )
+        self._check_base(model, self.meta)
+        return PeftModel.from_pretrained(model, str(path), adapter_name=self.adapter_name)
+
+    @property
+    def hf_model(self) -> Any:
+        return self.model.get_base_model()
 
     def _check_base(self, model, meta: dict) -> None:
         expected = meta.get("base_fingerprint")
@@ -100,6 +79,8 @@ class PeftClassifier(TextClassifier):
     def merge(self) -> None:
         """Fold LoRA / IA3 weights into the base for faster inference (not prompt methods)."""
         self._activate()
+        # merge_adapter, not merge_and_unload: unloading fails on IA3's wrapped BERT pooler;
+        # merged peft layers only call their base layer, so a traced graph is plain
         self.model.merge_adapter()
 
     def unmerge(self) -> None:

@@ -2,7 +2,8 @@
 
 Each maps to a ``peft`` config with ``task_type=SEQ_CLS`` and the classification head in
 ``modules_to_save``, so the head is always trained and saved. Defaults for target modules
-come from the architecture table (``phalanx/archs.py``).
+come from the architecture table (``phalanx.models.archs``). ``peft_type`` is the value peft
+writes into ``adapter_config.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class LoraMethodConfig(MethodConfig):
     """Which biases train: none, all or lora_only."""
 
     method_name: ClassVar[str] = "lora"
+    peft_type: ClassVar[str] = "LORA"
     default_lr: ClassVar[float] = 1e-3
 
     def __post_init__(self) -> None:
@@ -70,6 +72,7 @@ class IA3MethodConfig(MethodConfig):
     """The subset of ``target_modules`` whose *input* is rescaled."""
 
     method_name: ClassVar[str] = "ia3"
+    peft_type: ClassVar[str] = "IA3"
     default_lr: ClassVar[float] = 5e-3
 
     def peft_config(self, spec, head: list[str], task_type: str = "SEQ_CLS") -> Any:
@@ -96,6 +99,7 @@ class PTuningMethodConfig(MethodConfig):
     """MLP or LSTM."""
 
     method_name: ClassVar[str] = "ptuning"
+    peft_type: ClassVar[str] = "P_TUNING"
     default_lr: ClassVar[float] = 3e-3
 
     def __post_init__(self) -> None:
@@ -129,6 +133,7 @@ class PromptTuningMethodConfig(MethodConfig):
     """Initialise the virtual tokens from this text's embeddings (else randomly)."""
 
     method_name: ClassVar[str] = "prompt_tuning"
+    peft_type: ClassVar[str] = "PROMPT_TUNING"
     default_lr: ClassVar[float] = 3e-3
 
     def __post_init__(self) -> None:

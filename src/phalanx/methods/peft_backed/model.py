@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
 
-from ...folder import atomic_folder, write_json
+from ...assets import resolve_model
+from ...folder import (
+    PEFT_CONFIG_FILE,
+    adapter_meta,
+    atomic_folder,
+    read_json,
+    write_json,
+    write_meta,
+)
 from ...models.archs import arch_spec
 from ...models.fingerprint import base_fingerprint
-from ...models.loading import resolve_model
 
-__all__ = ["apply_peft", "head_modules_to_save", "is_peft_folder", "save_peft_adapter"]
+__all__ = [
+    "apply_peft",
+    "head_modules_to_save",
+    "is_peft_folder",
+    "load_peft_onto",
+    "peft_type_of",
+    "save_peft_adapter",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +41,11 @@ def apply_peft(model: nn.Module, config: Any) -> nn.Module:
     """``peft.get_peft_model`` with the head trained and saved, whatever the method."""
     from peft import get_peft_model
 
+    from ...registry import get_method
+
     spec = arch_spec(model)
-    prompt = config.method_name in ("ptuning", "prompt_tuning")
     if (
-        prompt
+        get_method(config.method_name).prompt_style
         and spec.kind == "seq2seq"
         and type(model).__name__.endswith("ForSequenceClassification")
     ):
@@ -70,31 +84,45 @@ def save_peft_adapter(
     ``peft.AutoPeftModelForSequenceClassification.from_pretrained(path)`` loads it.
     """
     inner = model.get_base_model()
-    id2label = {int(k): v for k, v in inner.config.id2label.items()}
-    full_meta = {
-        "format": "phalanx-adapter",
-        "format_version": 1,
-        "method": model.phalanx_method,
-        "method_config": model.phalanx_config.to_dict(),
-        "base_model": base_model,
-        "base_fingerprint": getattr(model, "base_fingerprint", None),
-        "model_type": inner.config.model_type,
-        "head_modules": head_modules_to_save(inner),
-        "labels": [id2label[i] for i in sorted(id2label)],
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        **(meta or {}),
-    }
+    full_meta = adapter_meta(
+        inner.config,
+        method=model.phalanx_method,
+        method_config=model.phalanx_config.to_dict(),
+        base_model=base_model,
+        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        fields={
+            "base_fingerprint": getattr(model, "base_fingerprint", None),
+            "head_modules": head_modules_to_save(inner),
+        },
+        extra=meta,
+    )
     resolved = resolve_model(base_model)
     with atomic_folder(path, overwrite=overwrite) as tmp:
         model.save_pretrained(str(tmp))
-        cfg_path = tmp / "adapter_config.json"
-        cfg = json.loads(cfg_path.read_text())
+        cfg = read_json(tmp / PEFT_CONFIG_FILE)
         cfg["base_model_name_or_path"] = str(resolved)
-        write_json(cfg_path, cfg)
-        write_json(tmp / "phalanx.json", full_meta)
+        write_json(tmp / PEFT_CONFIG_FILE, cfg)
+        write_meta(tmp, full_meta)
     log.info("%s adapter saved to %s", model.phalanx_method, path)
     return Path(path)
 
 
 def is_peft_folder(path: Path) -> bool:
-    return (path / "adapter_config.json").is_file()
+    """Whether ``path`` holds a peft adapter (of any kind)."""
+    return (Path(path) / PEFT_CONFIG_FILE).is_file()
+
+
+def peft_type_of(path: Path) -> str | None:
+    """The folder's ``peft_type`` (``LORA``, ``IA3``, ...), None when it is no peft folder."""
+    return (
+        read_json(Path(path) / PEFT_CONFIG_FILE).get("peft_type") if is_peft_folder(path) else None
+    )
+
+
+def load_peft_onto(
+    lm: nn.Module, path: str | Path, meta: dict[str, Any] | None = None
+) -> nn.Module:
+    """``lm`` wrapped with the peft adapter in ``path`` (generative folders)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(lm, str(path))

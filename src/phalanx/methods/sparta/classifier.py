@@ -15,10 +15,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ...assets import resolve_model
 from ...inference.classifier import TextClassifier
 from ...models.archs import arch_spec
 from ...models.fingerprint import base_fingerprint, fingerprint_mismatch
-from ...models.loading import load_base_classifier, load_tokenizer, resolve_model
+from ...models.loading import load_base_classifier
 from .format import SpaRTAAdapter, read_sparta_adapter
 
 __all__ = ["SpaRTAforSequenceClassification"]
@@ -39,14 +40,9 @@ def _flat(indices: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 class SpaRTAforSequenceClassification(TextClassifier):
     """Load a SpaRTA adapter folder (phalanx's or peft-sparta's) for inference.
 
-    Args:
-        adapter: the adapter folder.
-        model: an already loaded ``*ForSequenceClassification`` base (or another classifier)
-            to share instead of loading the base again.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:0"``, ...
-        input_template: ``"... {sentence} ..."``; default: the one saved with the adapter.
-        max_length: truncation length; default: the one saved with the adapter.
-        dtype: ``"float32"``, ``"bfloat16"``, ...; default fp32 on CPU, bf16 on CUDA.
+    Args (as ``TextClassifier``'s): ``model`` may be an already loaded
+    ``*ForSequenceClassification`` base (or another classifier) to share instead of loading
+    the base again.
 
     Example:
         >>> model = SpaRTAforSequenceClassification("runs/sparta-minilm")  # doctest: +SKIP
@@ -54,22 +50,9 @@ class SpaRTAforSequenceClassification(TextClassifier):
         ['negative']
     """
 
-    def __init__(
-        self,
-        adapter: str | Path,
-        model: Any = None,
-        device: str | torch.device = "cpu",
-        input_template: str | None = None,
-        max_length: int | None = None,
-        dtype: str | torch.dtype | None = None,
-        batch_size: int = 32,
-    ):
-        self.adapter = str(adapter)
-        ad = read_sparta_adapter(adapter)
+    def _load(self, path: Path, model: Any, *, device: str | torch.device, dtype: Any) -> Any:
+        ad = read_sparta_adapter(path, self.meta)
         self.id2label = ad.id2label
-        self.base_model_name = ad.base_model
-        if isinstance(model, TextClassifier):
-            model = model.model
         if model is None:
             model = load_base_classifier(ad.base_model, ad.id2label, dtype=dtype, device=device)
         elif not hasattr(model, "config") or not hasattr(model, "base_model"):
@@ -78,7 +61,6 @@ class SpaRTAforSequenceClassification(TextClassifier):
                 f"got {type(model).__name__}"
             )
         self.model = model.eval()
-        self.device = next(model.parameters()).device
         self._release_base()
         self._check_base(ad)
         self.arch = arch_spec(model)
@@ -89,12 +71,7 @@ class SpaRTAforSequenceClassification(TextClassifier):
         self._heads = self._build_heads(ad)
         self._sparse = self._sparse_tensors(ad)
         self._saved: dict[str, Any] = {}
-        # peft-sparta saves a tokenizer only when tokens were added; else the base's is used
-        has_tok = (Path(adapter) / "tokenizer_config.json").is_file()
-        self.tokenizer = load_tokenizer(str(adapter) if has_tok else ad.base_model, model)
-        self._settings(ad.meta, input_template, max_length, model)
-        self.batch_size = batch_size
-        self._activate()
+        return model
 
     # -- construction -------------------------------------------------------------------
     def _release_base(self) -> None:

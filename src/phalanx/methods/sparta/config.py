@@ -7,20 +7,20 @@ from typing import Any, ClassVar
 
 from ..base import MethodConfig
 
-__all__ = ["DEFAULT_DENSITY", "SpaRTAConfig"]
+__all__ = ["DEFAULT_DENSITY", "SpaRTAConfig", "SpaRTAMethodConfig"]
 
 DEFAULT_DENSITY = 0.01
 
 
 @dataclass
-class SpaRTAConfig(MethodConfig):
+class SpaRTAMethodConfig(MethodConfig):
     """Settings of a SpaRTA adapter.
 
     Give either ``sparsity`` (peft-sparta's definition) or ``density``; with neither,
     ``density`` defaults to 1%.
 
     Example:
-        >>> SpaRTAConfig(density=0.005, seed=1).density
+        >>> SpaRTAMethodConfig(density=0.005, seed=1).density
         0.005
     """
 
@@ -47,7 +47,6 @@ class SpaRTAConfig(MethodConfig):
 
     method_name: ClassVar[str] = "sparta"
     # best validation accuracy on MiniLM / rotten_tomatoes of 1e-3, 2e-3, 3e-3, 5e-3
-    # (benchmarks/RESULTS.md, "Accuracy: rotten_tomatoes")
     default_lr: ClassVar[float] = 3e-3
 
     def __post_init__(self) -> None:
@@ -67,3 +66,7 @@ class SpaRTAConfig(MethodConfig):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.target_modules is not None and self.frozen_modules is not None:
             raise ValueError("give either target_modules or frozen_modules, not both")
+
+
+SpaRTAConfig = SpaRTAMethodConfig
+"""The name ``SpaRTAMethodConfig`` had before every method config took the same suffix."""

@@ -1,6 +1,6 @@
 """Adapter folders in the exact layout of ``peft-sparta`` 0.0.3, plus ``phalanx.json``.
 
-Files (see ``shared/anchors.md``):
+Files (names in ``phalanx.folder``):
     config.json                 the classifier's config + ``sparta_pretrained_model``
     sparse_deltas.safetensors   ``indices.<name>`` int32 [n, ndim], ``deltas.<name>`` fp32 [n]
                                 for every parameter (legacy: ``sparse_deltas.pt``)
@@ -20,19 +20,29 @@ from typing import Any
 
 import safetensors.torch
 import torch
+import torch.nn as nn
 
-from ...folder import atomic_folder, write_json
+from ...folder import (
+    ADAPTER_FORMAT_VERSION,
+    CONFIG_FILE,
+    HEAD_INIT_FILE,
+    HEAD_INIT_LEGACY_FILE,
+    NEW_EMBEDDINGS_FILES,
+    SPARSE_DELTAS_FILE,
+    SPARSE_DELTAS_LEGACY_FILE,
+    adapter_meta,
+    atomic_folder,
+    base_model_of,
+    read_json,
+    read_meta,
+    write_json,
+    write_meta,
+)
 from .model import SpaRTAModel
 
-__all__ = ["META_FILE", "SpaRTAAdapter", "read_sparta_adapter", "save_sparta_adapter"]
+__all__ = ["SpaRTAAdapter", "add_deltas_into", "read_sparta_adapter", "save_sparta_adapter"]
 
 log = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.json"
-DELTAS_FILE = "sparse_deltas.safetensors"
-HEAD_FILE = "head_init.safetensors"
-META_FILE = "phalanx.json"
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -49,7 +59,7 @@ class SpaRTAAdapter:
 
     @property
     def base_model(self) -> str:
-        return self.meta.get("base_model") or self.config["sparta_pretrained_model"]
+        return str(base_model_of(self.path, self.meta, self.config))
 
     @property
     def id2label(self) -> dict[str, str]:
@@ -93,12 +103,15 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def read_sparta_adapter(path: str | Path) -> SpaRTAAdapter:
-    """Read and validate an adapter folder written by phalanx or by peft-sparta."""
+def read_sparta_adapter(path: str | Path, meta: dict[str, Any] | None = None) -> SpaRTAAdapter:
+    """Read and validate an adapter folder written by phalanx or by peft-sparta.
+
+    ``meta`` is the folder's already parsed ``phalanx.json``, if at hand.
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"adapter folder {path} does not exist")
-    config = json.loads(_require(path, CONFIG_FILE).read_text())
+    config = read_json(_require(path, CONFIG_FILE))
     if config.get("problem_type", "single_label_classification") != "single_label_classification":
         raise ValueError(
             f"{path}: problem_type {config['problem_type']!r} is not supported; "
@@ -115,7 +128,7 @@ def read_sparta_adapter(path: str | Path) -> SpaRTAAdapter:
             f"{path}/{CONFIG_FILE}: num_labels={config['num_labels']} but id2label has "
             f"{len(config['id2label'])} entries"
         )
-    raw = _load_tensors(_require(path, DELTAS_FILE, "sparse_deltas.pt"))
+    raw = _load_tensors(_require(path, SPARSE_DELTAS_FILE, SPARSE_DELTAS_LEGACY_FILE))
     if "indices" in raw and isinstance(raw["indices"], dict):
         indices, deltas = raw["indices"], raw["deltas"]
     else:
@@ -123,19 +136,19 @@ def read_sparta_adapter(path: str | Path) -> SpaRTAAdapter:
         deltas = {k[7:]: v for k, v in raw.items() if k.startswith("deltas.")}
         bad = [k for k in raw if not k.startswith(("indices.", "deltas."))]
         if bad:
-            raise ValueError(f"{path}: unexpected key {bad[0]!r} in {DELTAS_FILE}")
-    meta = json.loads((path / META_FILE).read_text()) if (path / META_FILE).is_file() else {}
+            raise ValueError(f"{path}: unexpected key {bad[0]!r} in {SPARSE_DELTAS_FILE}")
+    meta = read_meta(path) if meta is None else meta
     if meta.get("task") == "generative":  # an LM's deltas: no classification head
         head_init = {}
     else:
-        head = _load_tensors(_require(path, HEAD_FILE, "head_init.pt"))
+        head = _load_tensors(_require(path, HEAD_INIT_FILE, HEAD_INIT_LEGACY_FILE))
         head_init = head if isinstance(head, dict) else {"head": head}
     new_emb = None
-    for name in ("new_embeddings_init.safetensors", "new_embeddings_init.pt"):
+    for name in NEW_EMBEDDINGS_FILES:
         if (path / name).is_file():
             t = _load_tensors(path / name)
             new_emb = t["new_embeddings"] if isinstance(t, dict) else t
-    if meta.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+    if meta.get("format_version", ADAPTER_FORMAT_VERSION) > ADAPTER_FORMAT_VERSION:
         raise ValueError(
             f"{path} was written by a newer phalanx (format {meta['format_version']}); upgrade"
         )
@@ -177,26 +190,45 @@ def save_sparta_adapter(
     head = {n: t.float().contiguous() for n, t in sparta.head_init.items()}
     if main in head:
         head["head"] = head[main].clone()
-    full_meta = {
-        "format": "phalanx-adapter",
-        "format_version": FORMAT_VERSION,
-        "method": getattr(sparta.sparta_config, "method_name", "sparta"),
-        "method_config": sparta.sparta_config.to_dict(),
-        "base_model": base_model,
-        "base_fingerprint": sparta.base_fingerprint,
-        "model_type": sparta.model.config.model_type,
-        "head_modules": list(sparta.head_modules),
-        "main_head": main,
-        "labels": [id2label[i] for i in sorted(id2label)],
-        "trainable_parameters": sparta.num_trainable_parameters(),
-        "adapted_tensors": len(sparta.deltas),
-        **(meta or {}),
-    }
+    full_meta = adapter_meta(
+        sparta.model.config,
+        method=getattr(sparta.sparta_config, "method_name", "sparta"),
+        method_config=sparta.sparta_config.to_dict(),
+        base_model=base_model,
+        trainable_parameters=sparta.num_trainable_parameters(),
+        fields={
+            "base_fingerprint": sparta.base_fingerprint,
+            "head_modules": list(sparta.head_modules),
+            "main_head": main,
+            "adapted_tensors": len(sparta.deltas),
+        },
+        extra=meta,
+    )
     with atomic_folder(path, overwrite=overwrite) as tmp:
-        safetensors.torch.save_file(tensors, str(tmp / DELTAS_FILE))
+        safetensors.torch.save_file(tensors, str(tmp / SPARSE_DELTAS_FILE))
         if head:
-            safetensors.torch.save_file(head, str(tmp / HEAD_FILE))
+            safetensors.torch.save_file(head, str(tmp / HEAD_INIT_FILE))
         write_json(tmp / CONFIG_FILE, config_dict(sparta, base_model, id2label))
-        write_json(tmp / META_FILE, full_meta)
+        write_meta(tmp, full_meta)
     log.info("SpaRTA adapter saved to %s", path)
     return Path(path)
+
+
+@torch.no_grad()
+def add_deltas_into(
+    model: nn.Module, path: str | Path, meta: dict[str, Any] | None = None
+) -> nn.Module:
+    """Add a SpaRTA folder's deltas into ``model`` in place (irreversible) and return it.
+
+    Used for language models (``task: generative`` folders), whose every parameter has an
+    entry and which have no classification head.
+    """
+    ad = read_sparta_adapter(path, meta)
+    for name, p in model.named_parameters():
+        delta = ad.deltas.get(name)
+        if delta is None:
+            raise ValueError(f"adapter {path} has no entry for {name!r}: another base model?")
+        if delta.numel():
+            idx = tuple(ad.indices[name].long().to(p.device).unbind(1))
+            p[idx] = (p[idx].float() + delta.to(p.device)).to(p.dtype)
+    return model

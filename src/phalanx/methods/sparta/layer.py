@@ -14,7 +14,7 @@ import zlib
 import torch
 import torch.nn as nn
 
-__all__ = ["SparseDelta", "attach", "detach", "sample_indices"]
+__all__ = ["SparseDelta", "attach", "detach", "drop_pruned_positions", "sample_indices"]
 
 _CHUNK = 1 << 24  # rand() in chunks keeps selection on huge embeddings within memory
 
@@ -105,6 +105,33 @@ class SparseDelta(nn.Module):
         self._merged = None
         self._unmerged = True
 
+    @torch.no_grad()
+    def keep(self, mask: torch.Tensor) -> int:
+        """Keep only the positions where ``mask`` (bool, one per position) is True; returns
+        how many were dropped. The deltas must be untrained (all zero): dropping a position
+        changes which scalars train."""
+        mask = mask.to(device=self.indices.device, dtype=torch.bool).reshape(-1)
+        if mask.numel() != self.indices.numel():
+            raise ValueError(
+                f"keep: the mask has {mask.numel()} entries for {self.indices.numel()} "
+                f"positions of {self.param_name}; give one per position"
+            )
+        if bool(self.delta.detach().any()):
+            raise ValueError(
+                f"keep: the deltas of {self.param_name} are trained; choose positions before "
+                "training (a trained delta would be lost)"
+            )
+        dropped = int((~mask).sum())
+        if dropped:
+            self.unmerge()
+            self.indices = self.indices[mask]
+            self.original = self.original[mask]
+            self.delta = nn.Parameter(
+                torch.zeros(self.indices.numel(), device=self.delta.device),
+                requires_grad=self.delta.requires_grad,
+            )
+        return dropped
+
     def is_merged(self) -> bool:
         return self._merged is not None and torch.equal(self._merged, self.delta.detach())
 
@@ -129,6 +156,13 @@ class SparseDelta(nn.Module):
             self.indices,
             self._no_scale if scale is None else scale,
         )
+
+
+def drop_pruned_positions(sparta_model: nn.Module) -> int:
+    """Drop the delta positions that sit on pruned (exactly zero) base weights, so a pruned
+    base stays pruned; returns how many were dropped. The deltas must be untrained."""
+    deltas = getattr(sparta_model, "deltas", {}).values()
+    return sum(sd.keep(sd.original != 0) for sd in deltas if isinstance(sd, SparseDelta))
 
 
 def _pre_hook(module: nn.Module, args):

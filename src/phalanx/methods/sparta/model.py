@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from ...models.archs import ArchSpec, arch_spec
 from ...models.fingerprint import fingerprint
-from .config import SpaRTAConfig
+from .config import SpaRTAMethodConfig
 from .layer import SparseDelta, attach, detach, sample_indices
 
 __all__ = ["SpaRTAModel", "get_sparta_model", "module_matches"]
@@ -31,12 +31,12 @@ class SpaRTAModel(nn.Module):
     """A model whose only trainable parameters are sparse fp32 deltas and the head.
 
     Example:
-        >>> sparta = get_sparta_model(model, SpaRTAConfig(density=0.01))  # doctest: +SKIP
+        >>> sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.01))  # doctest: +SKIP
         >>> sparta.print_trainable_parameters()  # doctest: +SKIP
         trainable params: 255,217 || all params: 22,713,986 || trainable%: 1.12361%
     """
 
-    def __init__(self, model: nn.Module, config: SpaRTAConfig, head_only: bool = False):
+    def __init__(self, model: nn.Module, config: SpaRTAMethodConfig, head_only: bool = False):
         super().__init__()
         self.model = model
         self.sparta_config = config
@@ -213,9 +213,9 @@ def _cast_inputs_to_fp32(module: nn.Module, args):
     return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
 
 
-def get_sparta_model(model: nn.Module, config: SpaRTAConfig | None = None) -> SpaRTAModel:
+def get_sparta_model(model: nn.Module, config: SpaRTAMethodConfig | None = None) -> SpaRTAModel:
     """Wrap ``model`` (a ``*ForSequenceClassification``) with SpaRTA deltas."""
-    config = config or SpaRTAConfig()
+    config = config or SpaRTAMethodConfig()
     sparta = SpaRTAModel(model, config)
     log.info(
         "SpaRTA: %d tensors adapted, %d trainable scalars",

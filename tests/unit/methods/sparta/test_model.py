@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from phalanx import SpaRTAConfig, get_sparta_model
+from phalanx import SpaRTAMethodConfig, get_sparta_model
 from tests.helpers import ARCHES, LABELS, SENTENCES
 
 
@@ -39,7 +39,7 @@ def _train(sparta, batch, steps=3, lr=1e-2):
 def test_noop_at_init_and_only_deltas_and_head_train(tiny_base, arch):
     model, batch = _load(tiny_base(arch))
     before = model(**batch).logits
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.05))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.05))
     assert torch.equal(sparta(**batch).logits, before)
     trainable = {n for n, p in sparta.named_parameters() if p.requires_grad}
     heads = sparta.head_modules
@@ -56,7 +56,7 @@ def test_noop_at_init_and_only_deltas_and_head_train(tiny_base, arch):
 def test_training_changes_only_chosen_positions_and_unmerge_restores_bits(tiny_base, arch):
     model, batch = _load(tiny_base(arch))
     original = {n: p.detach().clone() for n, p in model.named_parameters()}
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.05, seed=3))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.05, seed=3))
     sparta, losses = _train(sparta, batch, steps=5)
     if arch != "bert":  # a tiny random BERT's CLS vectors barely differ: no progress to see
         assert losses[-1] < losses[0]
@@ -82,7 +82,7 @@ def test_training_changes_only_chosen_positions_and_unmerge_restores_bits(tiny_b
 def test_delta_gradient_equals_dense_gradient_at_chosen_positions(tiny_base):
     model, batch = _load(tiny_base("llama"))
     reference = AutoModelForSequenceClassification.from_pretrained(tiny_base("llama"))
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.2)).train()
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.2)).train()
     sparta(**batch, labels=torch.tensor(LABELS)).loss.backward()
     reference.train()
     reference(**batch, labels=torch.tensor(LABELS)).loss.backward()
@@ -96,7 +96,7 @@ def test_delta_gradient_equals_dense_gradient_at_chosen_positions(tiny_base):
 def test_same_seed_same_indices_other_seed_other_indices(tiny_base, arch):
     def indices(seed):
         model, _ = _load(tiny_base(arch))
-        sparta = get_sparta_model(model, SpaRTAConfig(density=0.1, seed=seed))
+        sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.1, seed=seed))
         return {n: sd.indices.clone() for n, sd in sparta.deltas.items()}
 
     a, b, c = indices(1), indices(1), indices(2)
@@ -106,7 +106,7 @@ def test_same_seed_same_indices_other_seed_other_indices(tiny_base, arch):
 
 def test_bf16_weights_get_fp32_deltas_and_fp32_head(tiny_base):
     model, batch = _load(tiny_base("llama"), dtype=torch.bfloat16)
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.1))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.1))
     assert all(sd.delta.dtype == torch.float32 for sd in sparta.deltas.values())
     assert sparta.model.score.weight.dtype == torch.float32
     sparta, losses = _train(sparta, batch, steps=2)
@@ -118,7 +118,7 @@ def test_bf16_weights_get_fp32_deltas_and_fp32_head(tiny_base):
 def test_sparsity_follows_peft_sparta_definition(tiny_base):
     model, _ = _load(tiny_base("llama"))
     total = sum(p.numel() for p in model.parameters())
-    sparta = get_sparta_model(model, SpaRTAConfig(sparsity=0.95, seed=0))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(sparsity=0.95, seed=0))
     trainable = sparta.num_trainable_parameters()
     # Bernoulli selection: the expected count, within a few standard deviations
     assert abs(trainable - 0.05 * total) < 0.15 * 0.05 * total
@@ -126,7 +126,7 @@ def test_sparsity_follows_peft_sparta_definition(tiny_base):
 
 def test_dropout_is_inverted_and_off_in_eval(tiny_base):
     model, batch = _load(tiny_base("bert"))
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.5, dropout=0.5))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.5, dropout=0.5))
     for sd in sparta.deltas.values():
         sd.delta.data.fill_(0.01)
     sparta.eval()
@@ -149,7 +149,7 @@ def test_dropout_is_inverted_and_off_in_eval(tiny_base):
 
 def test_merge_and_unload_returns_plain_model(tiny_base):
     model, batch = _load(tiny_base("bert"))
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.1))
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.1))
     sparta, _ = _train(sparta, batch, steps=2)
     expected = sparta(**batch).logits
     plain = sparta.merge_and_unload()
@@ -168,25 +168,25 @@ def test_merge_and_unload_returns_plain_model(tiny_base):
 )
 def test_bad_config_values_name_the_valid_range(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        SpaRTAConfig(**kwargs)
+        SpaRTAMethodConfig(**kwargs)
 
 
 def test_sparsity_too_high_or_low_is_explained(tiny_base):
     model, _ = _load(tiny_base("llama"))
     with pytest.raises(ValueError, match="too high"):
-        get_sparta_model(model, SpaRTAConfig(sparsity=0.99999))
+        get_sparta_model(model, SpaRTAMethodConfig(sparsity=0.99999))
     model, _ = _load(tiny_base("llama"))
     with pytest.raises(ValueError, match="too low"):
-        get_sparta_model(model, SpaRTAConfig(sparsity=0.01))
+        get_sparta_model(model, SpaRTAMethodConfig(sparsity=0.01))
     model, _ = _load(tiny_base("llama"))
     with pytest.raises(ValueError, match="matched nothing"):
-        get_sparta_model(model, SpaRTAConfig(target_modules=["nope"]))
+        get_sparta_model(model, SpaRTAMethodConfig(target_modules=["nope"]))
 
 
 def test_fused_adamw_updates_reach_the_weights(tiny_base):
     """Fused optimizer kernels do not bump version counters; the merge must still follow."""
     model, batch = _load(tiny_base("llama"))
-    sparta = get_sparta_model(model, SpaRTAConfig(density=0.2)).train()
+    sparta = get_sparta_model(model, SpaRTAMethodConfig(density=0.2)).train()
     opt = torch.optim.AdamW(
         [p for p in sparta.parameters() if p.requires_grad], lr=1e-2, fused=True
     )

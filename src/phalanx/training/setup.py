@@ -1,0 +1,189 @@
+"""The steps a training run is built from, public so that ``phalanx compress`` builds on them:
+data splits, the base model under a method, tokenized splits, ``TrainingArguments``, the
+trainable-parameter line and test metrics.
+
+Example:
+    >>> base_model_id("minilm-l6")
+    'minilm-l6'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import DataSplits, load_data
+from ..inference.metrics import Evaluation, evaluation_from_logits
+from ..registry import get_method
+from .config import TrainConfig
+from .inputs import TokenizedDataset, tokenize_split
+
+__all__ = [
+    "apply_method",
+    "base_model_id",
+    "load_splits",
+    "model_dtype",
+    "predict_metrics",
+    "tokenize_splits",
+    "trainable_line",
+    "training_arguments",
+]
+
+log = logging.getLogger("phalanx.train")
+
+SPLITS = ("train", "validation", "test")
+
+
+def base_model_id(name: str) -> str:
+    """What an adapter records as its base: built-in names and hub ids stay as they are,
+    local folders become absolute."""
+    from ..assets import BUILTIN_MODELS
+
+    if name in BUILTIN_MODELS:
+        return name
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
+
+
+def load_splits(config: TrainConfig) -> DataSplits:
+    """Train / validation / test splits of ``config.dataset`` (carve-outs, limit, labels)."""
+    splits = load_data(
+        config.dataset,
+        text_column=config.text_column,
+        text_pair_column=config.text_pair_column,
+        label_column=config.label_column,
+        label_names=config.label_names,
+        validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        limit=config.limit,
+    )
+    log.info(
+        "data %s: %d train / %d validation / %d test examples, labels %s",
+        config.dataset,
+        len(splits.train),
+        len(splits.validation),
+        len(splits.test),
+        splits.label_names,
+    )
+    return splits
+
+
+def tokenize_splits(
+    config: TrainConfig, splits: DataSplits, tokenizer: Any
+) -> dict[str, TokenizedDataset]:
+    """Each split rendered with ``config.input_template`` and tokenized (unpadded)."""
+    return {
+        s: tokenize_split(getattr(splits, s), tokenizer, config.input_template, config.max_length)
+        for s in SPLITS
+    }
+
+
+def apply_method(config: TrainConfig, base: Any) -> Any:
+    """``base`` wrapped by ``config.method``; a pruned base (``phalanx compress``) stays
+    pruned: the method's ``restrict_to_unpruned`` hook drops adapter positions on zeros."""
+    method = get_method(config.method)
+    model = method.apply(base, config.method_config())
+    hook = method.restrict_to_unpruned
+    if hook is not None and (dropped := hook(model)):
+        log.info("%s: %d positions on pruned (zero) weights dropped", method.name, dropped)
+    return model
+
+
+def training_arguments(config: TrainConfig, output_dir: Path):
+    """The HF ``TrainingArguments`` of ``config`` (sets up torch.distributed under torchrun)."""
+    from transformers import TrainingArguments
+
+    use_cpu = config.device == "cpu" or not torch.cuda.is_available()
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
+    precision = _precision(config.precision, use_cpu)
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        learning_rate=config.resolved_lr(),
+        # not "adamw_torch_fused" (the HF default on torch >= 2.8), so results stay those of
+        # earlier runs. SpaRTA would also be right with it: it notices changed deltas by
+        # value (SparseDelta.is_merged), fused kernels that skip version counters included
+        optim="adamw_torch",
+        lr_scheduler_type="linear",
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        gradient_accumulation_steps=config.grad_accum,
+        max_grad_norm=config.max_grad_norm,
+        eval_strategy="steps" if config.eval_steps else "epoch",
+        save_strategy="steps" if config.eval_steps else "epoch",
+        eval_steps=config.eval_steps,
+        save_steps=config.eval_steps or 500,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model=config.best_metric,
+        greater_is_better=config.best_metric != "loss",
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        report_to=config.report_to,
+        seed=config.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=use_cpu,
+        label_names=["labels"],
+        remove_unused_columns=False,
+        disable_tqdm=not config.progress,
+        dataloader_num_workers=0,
+        ddp_broadcast_buffers=False,  # buffers (SpaRTA indices, rotary tables) never change
+        ddp_find_unused_parameters=False,
+        save_only_model=False,
+    )
+
+
+def _precision(precision: str, use_cpu: bool) -> str:
+    if precision == "auto":
+        if use_cpu:
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if use_cpu and precision != "fp32":
+        raise ValueError(
+            f"precision={precision!r} needs a GPU here; use precision='fp32' or 'auto'"
+        )
+    return precision
+
+
+def model_dtype(args: Any) -> torch.dtype:
+    """bf16 base weights when training in bf16 on a GPU (trainable tensors stay fp32)."""
+    return torch.bfloat16 if args.bf16 and not args.use_cpu else torch.float32
+
+
+def trainable_line(model: Any) -> str:
+    """The method's own "trainable params: ..." line (captured, not printed)."""
+    printer = getattr(model, "print_trainable_parameters", None)
+    if callable(printer):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            returned = printer()
+        text = returned if isinstance(returned, str) else buf.getvalue().strip()
+        if text:
+            return text.splitlines()[-1]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return (
+        f"trainable params: {trainable:,d} || all params: {total:,d} "
+        f"|| trainable%: {100 * trainable / total:.4f}"
+    )
+
+
+def predict_metrics(trainer: Any, dataset: TokenizedDataset) -> Evaluation:
+    """peft-sparta's metric set of ``trainer.model`` on ``dataset`` (empty when it is)."""
+    if not len(dataset):
+        return Evaluation()
+    pred = trainer.predict(dataset, metric_key_prefix="test")
+    return evaluation_from_logits(
+        torch.from_numpy(pred.predictions), torch.from_numpy(pred.label_ids)
+    )
