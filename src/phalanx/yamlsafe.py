@@ -14,11 +14,15 @@ import yaml
 
 from .errors import InputError
 
-__all__ = ["MAX_NODES", "MAX_YAML_BYTES", "load_yaml_text"]
+__all__ = ["MAX_NODES", "MAX_YAML_BYTES", "YAMLSyntaxError", "load_yaml_text"]
 
 #: far above any config or recipe (a large SparseML recipe has a few hundred nodes)
 MAX_NODES = 100_000
 MAX_YAML_BYTES = 1 << 20
+
+
+class YAMLSyntaxError(InputError):
+    """The text is not YAML at all (as opposed to YAML that is too large or expands too far)."""
 
 
 def load_yaml_text(text: str, source: str, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
@@ -41,7 +45,7 @@ def load_yaml_text(text: str, source: str, loader: type[yaml.SafeLoader] = yaml.
         _check_expanded_size(node, source)
         return parser.construct_document(node)
     except yaml.YAMLError as err:
-        raise InputError(f"{source} is not valid YAML: {_one_line(err)}") from None
+        raise YAMLSyntaxError(f"{source} is not valid YAML: {_one_line(err)}") from None
     finally:
         parser.dispose()
 

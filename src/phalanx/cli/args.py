@@ -12,13 +12,16 @@ import dataclasses
 import difflib
 from typing import Any
 
-import yaml
+from ..errors import InputError
+from ..yamlsafe import YAMLSyntaxError, load_yaml_text
 
 __all__ = [
     "CliError",
     "add_dataclass_arguments",
+    "given",
     "key_value",
     "merge_config_file",
+    "options_dict",
 ]
 
 
@@ -36,9 +39,11 @@ def key_value(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+        parsed = load_yaml_text(value, f"option {key.strip()}") if value.strip() else None
+    except YAMLSyntaxError:  # not YAML: the text itself (a bomb or a huge value is refused)
         parsed = value
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return key.strip().replace("-", "_"), parsed
 
 
@@ -128,8 +133,4 @@ def given(args: argparse.Namespace, *, skip: tuple[str, ...] = ()) -> dict[str, 
 
 def options_dict(pairs: Any) -> dict[str, Any]:
     """KEY=VALUE pairs (a list of tuples from the CLI) or a mapping (from YAML) -> dict."""
-    if pairs is None:
-        return {}
-    if isinstance(pairs, dict):
-        return dict(pairs)
-    return dict(pairs)
+    return {} if pairs is None else dict(pairs)

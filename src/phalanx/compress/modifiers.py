@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..errors import InputError
+
 __all__ = [
     "ALL_PRUNABLE",
     "MODIFIERS",
@@ -37,23 +39,23 @@ def _flag(value: Any, name: str) -> bool:
         return value
     if value in (0, 1):
         return bool(value)
-    raise ValueError(f"{name} must be true/false (or 1/0), got {value!r}")
+    raise InputError(f"{name} must be true/false (or 1/0), got {value!r}")
 
 
 def _fraction(value: Any, name: str, *, closed: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        raise InputError(f"{name} must be a number in [0, 1], got {value!r}")
     hi_ok = value <= 1 if closed else value < 1
     if not (value >= 0 and hi_ok):
-        raise ValueError(f"{name} must be in [0, 1{']' if closed else ')'}, got {value!r}")
+        raise InputError(f"{name} must be in [0, 1{']' if closed else ')'}, got {value!r}")
     return float(value)
 
 
 def _epoch(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number of epochs, got {value!r}")
+        raise InputError(f"{name} must be a number of epochs, got {value!r}")
     if value < 0 and value != -1:
-        raise ValueError(f"{name} must be >= 0 (or -1: unbounded), got {value!r}")
+        raise InputError(f"{name} must be >= 0 (or -1: unbounded), got {value!r}")
     return float(value)
 
 
@@ -70,7 +72,7 @@ class Modifier:
         self.start_epoch = _epoch(self.start_epoch, f"{self.name}.start_epoch")
         self.end_epoch = _epoch(self.end_epoch, f"{self.name}.end_epoch")
         if self.end_epoch != -1 and self.end_epoch < max(self.start_epoch, 0):
-            raise ValueError(
+            raise InputError(
                 f"{self.name}: end_epoch ({self.end_epoch:g}) is before start_epoch "
                 f"({self.start_epoch:g})"
             )
@@ -97,7 +99,7 @@ class EpochRangeModifier(Modifier):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.end_epoch <= 0:
-            raise ValueError(f"EpochRangeModifier.end_epoch must be > 0, got {self.end_epoch:g}")
+            raise InputError(f"EpochRangeModifier.end_epoch must be > 0, got {self.end_epoch:g}")
 
 
 @dataclass
@@ -114,16 +116,16 @@ class LearningRateFunctionModifier(Modifier):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.lr_func not in self.FUNCS:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.lr_func {self.lr_func!r} is not supported; use one of "
                 f"{', '.join(self.FUNCS)}"
             )
         for f in ("init_lr", "final_lr"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-                raise ValueError(f"{self.name}.{f} must be a number >= 0, got {v!r}")
+                raise InputError(f"{self.name}.{f} must be a number >= 0, got {v!r}")
         if not self.init_lr > 0:
-            raise ValueError(f"{self.name}.init_lr must be > 0, got {self.init_lr!r}")
+            raise InputError(f"{self.name}.init_lr must be > 0, got {self.init_lr!r}")
 
 
 def _params(value: Any, name: str) -> str | list[str]:
@@ -133,7 +135,7 @@ def _params(value: Any, name: str) -> str | list[str]:
         return [value]
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return list(value)
-    raise ValueError(
+    raise InputError(
         f"{name}.params must be {ALL_PRUNABLE}, a parameter name, 're:REGEX' or a list of "
         f"those, got {value!r}"
     )
@@ -178,17 +180,17 @@ class GMPruningModifier(Modifier):
         self.leave_enabled = _flag(self.leave_enabled, f"{self.name}.leave_enabled")
         self.global_sparsity = _flag(self.global_sparsity, f"{self.name}.global_sparsity")
         if self.end_epoch == -1:
-            raise ValueError(f"{self.name}.end_epoch is required (when the target is reached)")
+            raise InputError(f"{self.name}.end_epoch is required (when the target is reached)")
         upd = self.update_frequency
         if isinstance(upd, bool) or not isinstance(upd, int | float) or upd <= 0:
-            raise ValueError(f"{self.name}.update_frequency must be > 0 epochs, got {upd!r}")
+            raise InputError(f"{self.name}.update_frequency must be > 0 epochs, got {upd!r}")
         if self.inter_func not in self.INTER_FUNCS:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.inter_func {self.inter_func!r} is not supported; use one of "
                 f"{', '.join(self.INTER_FUNCS)}"
             )
         if self.mask_type != "unstructured":
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.mask_type {self.mask_type!r} is not supported; use "
                 "'unstructured' (for heads / FFN neurons use !StructuredPruningModifier)"
             )
@@ -238,7 +240,7 @@ class QuantizationModifier(Modifier):
                 setattr(self, f, _epoch(getattr(self, f), f"{self.name}.{f}"))
         obs = self.disable_quantization_observer_epoch
         if obs is not None and obs < self.start:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.disable_quantization_observer_epoch ({obs:g}) is before "
                 f"start_epoch ({self.start:g})"
             )
@@ -251,7 +253,7 @@ class QuantizationModifier(Modifier):
         for f in ("exclude_module_types", "submodules"):
             v = getattr(self, f)
             if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
-                raise ValueError(f"{self.name}.{f} must be a list of names, got {v!r}")
+                raise InputError(f"{self.name}.{f} must be a list of names, got {v!r}")
 
     def last_epoch(self) -> float:
         obs = self.disable_quantization_observer_epoch or 0.0
@@ -273,9 +275,9 @@ class DistillationModifier(Modifier):
         self.hardness = _fraction(self.hardness, f"{self.name}.hardness")
         t = self.temperature
         if isinstance(t, bool) or not isinstance(t, int | float) or t <= 0:
-            raise ValueError(f"{self.name}.temperature must be > 0, got {t!r}")
+            raise InputError(f"{self.name}.temperature must be > 0, got {t!r}")
         if self.distill_output_keys != ["logits"]:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.distill_output_keys {self.distill_output_keys!r} is not "
                 "supported; classifiers distil their logits: use [logits]"
             )
@@ -293,7 +295,7 @@ class SetWeightDecayModifier(Modifier):
         super().__post_init__()
         wd = self.weight_decay
         if isinstance(wd, bool) or not isinstance(wd, int | float) or wd < 0:
-            raise ValueError(f"{self.name}.weight_decay must be a number >= 0, got {wd!r}")
+            raise InputError(f"{self.name}.weight_decay must be a number >= 0, got {wd!r}")
 
 
 @dataclass
@@ -314,14 +316,14 @@ class StructuredPruningModifier(Modifier):
         )
         self.ffn_fraction = _fraction(self.ffn_fraction, f"{self.name}.ffn_fraction", closed=False)
         if self.importance not in ("magnitude", "taylor"):
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.importance {self.importance!r} is not supported; use magnitude "
                 "(weight norms) or taylor (|w * dL/dw| over the first training batches)"
             )
         if self.heads_fraction == 0 and self.ffn_fraction == 0:
-            raise ValueError(f"{self.name}: give heads_fraction and/or ffn_fraction > 0")
+            raise InputError(f"{self.name}: give heads_fraction and/or ffn_fraction > 0")
         if self.start > 0:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.start_epoch must be 0: the matrices shrink before training, "
                 f"so the optimizer only ever sees the smaller model (got {self.start_epoch:g})"
             )
@@ -347,18 +349,18 @@ def build_modifier(tag: str, fields: dict[str, Any], source: str = "<recipe>") -
     """``!tag`` + its fields -> a validated modifier; unknown names are listed errors."""
     cls = MODIFIERS.get(tag)
     if cls is None:
-        raise ValueError(
+        raise InputError(
             f"recipe {source}: modifier !{tag} is not supported; supported modifiers: "
             f"{', '.join(sorted(MODIFIERS))}"
         )
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in fields if k not in known]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"recipe {source}: {tag} does not take field(s) {', '.join(map(str, unknown))}; "
             f"its fields: {', '.join(known)}"
         )
     try:
         return cls(**fields)
     except ValueError as err:
-        raise ValueError(f"recipe {source}: {err}") from None
+        raise InputError(f"recipe {source}: {err}") from None

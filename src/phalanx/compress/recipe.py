@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import InputError, shown
+from ..yamlsafe import load_yaml_text
 from .modifiers import (
     MODIFIERS,
     DistillationModifier,
@@ -55,6 +58,7 @@ _BINOPS = {
     ast.Pow: operator.pow,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_LIMIT = 1e15  # no epoch count, step or rate comes near it
 
 
 @dataclass
@@ -107,7 +111,7 @@ class Recipe:
         ends = [m.last_epoch() for m in self.modifiers]
         ends = [e for e in ends if e > 0]
         if not ends:
-            raise ValueError(
+            raise InputError(
                 f"{self.source}: cannot tell how many epochs to train; add "
                 "!EpochRangeModifier {start_epoch: 0, end_epoch: N}"
             )
@@ -142,13 +146,13 @@ class Recipe:
             StructuredPruningModifier,
         ):
             if len(self.of_type(cls)) > 1:
-                raise ValueError(
+                raise InputError(
                     f"{self.source}: {len(self.of_type(cls))} {cls.__name__}s; give at most one"
                 )
         total = self.num_epochs
         for m in self.modifiers:
             if m.last_epoch() > total + 1e-9:
-                raise ValueError(
+                raise InputError(
                     f"{self.source}: {type(m).__name__} reaches epoch {m.last_epoch():g} but "
                     f"training ends at epoch {total:g}; lower it or raise EpochRangeModifier's "
                     "end_epoch"
@@ -165,13 +169,9 @@ def load_recipe(path: str | Path) -> Recipe:
 
 def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     """Parse recipe text; errors name the file, the modifier and the bad field."""
-    body = _front_matter(text)
-    try:
-        data = yaml.load(body, Loader=_RecipeLoader)
-    except yaml.YAMLError as err:
-        raise ValueError(f"recipe {source} is not valid YAML: {err}") from None
+    data = load_yaml_text(_front_matter(text), f"recipe {source}", loader=_RecipeLoader)
     if not isinstance(data, dict):
-        raise ValueError(
+        raise InputError(
             f"recipe {source} must be a mapping of variables and *_modifiers lists, "
             f"got {type(data).__name__}"
         )
@@ -180,10 +180,10 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     for key, value in data.items():
         if _is_group(key, value):
             if not isinstance(value, list):
-                raise ValueError(f"recipe {source}: {key} must be a list of !Modifier entries")
+                raise InputError(f"recipe {source}: {key} must be a list of !Modifier entries")
             raw.extend(value)
     if not raw:
-        raise ValueError(
+        raise InputError(
             f"recipe {source} has no modifiers; list them under 'modifiers:' or a "
             "'*_modifiers:' key as '- !EpochRangeModifier {...}'"
         )
@@ -191,13 +191,13 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     modifiers = []
     for item in raw:
         if not isinstance(item, _Tagged):
-            raise ValueError(
-                f"recipe {source}: modifier entry {item!r} has no !Tag; write it as "
+            raise InputError(
+                f"recipe {source}: modifier entry {shown(item)} has no !Tag; write it as "
                 f"'- !GMPruningModifier {{...}}' (supported: {', '.join(sorted(MODIFIERS))})"
             )
         fields = item.value if isinstance(item.value, dict) else {}
         if not isinstance(item.value, dict) and item.value not in ({}, None, ""):
-            raise ValueError(f"recipe {source}: !{item.tag} must hold a mapping of fields")
+            raise InputError(f"recipe {source}: !{item.tag} must hold a mapping of fields")
         resolved = {k: resolver.value(v) for k, v in fields.items()}
         modifiers.append(build_modifier(item.tag, resolved, source))
     recipe = Recipe(
@@ -216,8 +216,8 @@ def is_recipe(path: str | Path) -> bool:
     if not p.is_file():
         return False
     try:
-        data = yaml.load(_front_matter(p.read_text()), Loader=_RecipeLoader)
-    except yaml.YAMLError:
+        data = load_yaml_text(_front_matter(p.read_text()), str(p), loader=_RecipeLoader)
+    except InputError:
         return False
     return isinstance(data, dict) and any(_is_group(k, v) for k, v in data.items())
 
@@ -242,6 +242,7 @@ class _Resolver:
     def __init__(self, variables: dict[str, Any], source: str):
         self.variables, self.source = variables, source
         self._active: list[str] = []
+        self._done: dict[str, Any] = {}  # each variable is computed once, however often named
 
     def value(self, v: Any) -> Any:
         if isinstance(v, list):
@@ -254,7 +255,7 @@ class _Resolver:
             try:
                 tree = ast.parse(m.group(1).strip(), mode="eval")
             except SyntaxError:
-                raise ValueError(f"recipe {self.source}: cannot parse {v!r}") from None
+                raise InputError(f"recipe {self.source}: cannot parse {shown(v)}") from None
             return self._eval(tree.body, v)
         return v
 
@@ -265,31 +266,51 @@ class _Resolver:
             return self._variable(node.id, text)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             left, right = self._eval(node.left, text), self._eval(node.right, text)
-            return _BINOPS[type(node.op)](_number(left, text), _number(right, text))
+            return self._arith(node.op, _number(left, text), _number(right, text), text)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](_number(self._eval(node.operand, text), text))
-        raise ValueError(
-            f"recipe {self.source}: {text!r} may only use variable names, numbers, "
+        raise InputError(
+            f"recipe {self.source}: {shown(text)} may only use variable names, numbers, "
             "+ - * / // % ** and parentheses"
         )
+
+    def _arith(self, op: ast.operator, left: float, right: float, text: str) -> float:
+        """One operation, its operands and result kept below ``_LIMIT`` (a big ``**`` or a
+        chain of squarings would otherwise build numbers of billions of digits)."""
+        if isinstance(op, ast.Pow) and isinstance(left, int) and isinstance(right, int):
+            left = float(left) if right > 64 or right < 0 else left  # ints stay small
+        try:
+            result = _BINOPS[type(op)](left, right)
+        except ZeroDivisionError:
+            raise InputError(f"recipe {self.source}: {shown(text)} divides by zero") from None
+        except OverflowError:
+            result = math.inf
+        if isinstance(result, complex) or not math.isfinite(result) or abs(result) > _LIMIT:
+            raise InputError(
+                f"recipe {self.source}: {shown(text)} computes a number beyond +-{_LIMIT:g}; "
+                "recipe values are epochs, rates and sparsities"
+            )
+        return result
 
     def _variable(self, name: str, text: str) -> Any:
         if name not in self.variables:
             known = ", ".join(sorted(map(str, self.variables))) or "none"
-            raise ValueError(
-                f"recipe {self.source}: {text!r} names variable {name!r}, which the recipe "
+            raise InputError(
+                f"recipe {self.source}: {shown(text)} names variable {name!r}, which the recipe "
                 f"does not define (top-level variables: {known})"
             )
         if name in self._active:
-            raise ValueError(f"recipe {self.source}: variable {name!r} refers to itself")
-        self._active.append(name)
-        try:
-            return self.value(self.variables[name])
-        finally:
-            self._active.pop()
+            raise InputError(f"recipe {self.source}: variable {name!r} refers to itself")
+        if name not in self._done:
+            self._active.append(name)
+            try:
+                self._done[name] = self.value(self.variables[name])
+            finally:
+                self._active.pop()
+        return self._done[name]
 
 
 def _number(v: Any, text: str) -> float | int:
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"{text!r}: arithmetic needs numbers, got {v!r}")
+        raise InputError(f"{shown(text)}: arithmetic needs numbers, got {shown(v)}")
     return v

@@ -6,7 +6,7 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, shown
 
 __all__ = ["apply_template", "render_inputs", "template_fields"]
 
@@ -29,19 +29,19 @@ def apply_template(template: str | None, item: Any, position: int = 0) -> str:
     if isinstance(item, Mapping):
         if template is None:
             raise InputError(
-                f"input {position} is a dict {dict(item)!r} but no input_template is set; "
+                f"input {position} is a dict {shown(dict(item))} but no input_template is set; "
                 "pass input_template='... {field} ...' or give strings"
             )
         missing = [f for f in template_fields(template) if f not in item]
         if missing:
-            raise KeyError(
+            raise InputError(
                 f"input {position} lacks the template field {missing[0]!r} "
                 f"(it has {sorted(item)}); template: {template!r}"
             )
         return template.format(**item)
     if not isinstance(item, str):
-        raise TypeError(
-            f"input {position} is {type(item).__name__} ({item!r}); give strings "
+        raise InputError(
+            f"input {position} is {type(item).__name__} ({shown(item)}); give strings "
             "(or dicts with the template's fields)"
         )
     if template is None:
@@ -60,5 +60,20 @@ def render_inputs(template: str | None, items: Any) -> list[str]:
     if isinstance(items, (str, Mapping)):
         items = [items]
     if not isinstance(items, Sequence):
-        raise TypeError(f"inputs must be a list of strings or dicts, got {type(items).__name__}")
-    return [apply_template(template, item, i) for i, item in enumerate(items)]
+        raise InputError(f"inputs must be a list of strings or dicts, got {type(items).__name__}")
+    rendered = [apply_template(template, item, i) for i, item in enumerate(items)]
+    for i, text in enumerate(rendered):
+        if not text.isascii():
+            _check_unicode(text, i)
+    return rendered
+
+
+def _check_unicode(text: str, position: int) -> None:
+    """A lone surrogate (``"\\ud800"``, from JSON or a bad decode) cannot be tokenized."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"input {position} is not valid Unicode: a lone surrogate {text[err.start]!r} at "
+            f"character {err.start}; send UTF-8 text"
+        ) from None
