@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...errors import InputError
 from ..base import MethodConfig
 
 __all__ = ["IA3MethodConfig", "LoraMethodConfig", "PTuningMethodConfig", "PromptTuningMethodConfig"]
@@ -18,7 +19,7 @@ __all__ = ["IA3MethodConfig", "LoraMethodConfig", "PTuningMethodConfig", "Prompt
 
 def _positive(name: str, value: int | float) -> None:
     if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
+        raise InputError(f"{name} must be > 0, got {value}")
 
 
 @dataclass
@@ -41,12 +42,13 @@ class LoraMethodConfig(MethodConfig):
     default_lr: ClassVar[float] = 1e-3
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive("r", self.r)
         _positive("lora_alpha", self.lora_alpha)
         if not 0 <= self.lora_dropout < 1:
-            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+            raise InputError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if self.bias not in ("none", "all", "lora_only"):
-            raise ValueError(f"bias must be none, all or lora_only, got {self.bias!r}")
+            raise InputError(f"bias must be none, all or lora_only, got {self.bias!r}")
 
     def peft_config(self, spec, head: list[str], task_type: str = "SEQ_CLS") -> Any:
         from peft import LoraConfig
@@ -103,10 +105,11 @@ class PTuningMethodConfig(MethodConfig):
     default_lr: ClassVar[float] = 3e-3
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive("num_virtual_tokens", self.num_virtual_tokens)
         _positive("encoder_hidden_size", self.encoder_hidden_size)
         if self.encoder_reparameterization_type not in ("MLP", "LSTM"):
-            raise ValueError(
+            raise InputError(
                 "encoder_reparameterization_type must be MLP or LSTM, got "
                 f"{self.encoder_reparameterization_type!r}"
             )
@@ -137,6 +140,7 @@ class PromptTuningMethodConfig(MethodConfig):
     default_lr: ClassVar[float] = 3e-3
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _positive("num_virtual_tokens", self.num_virtual_tokens)
 
     def peft_config(

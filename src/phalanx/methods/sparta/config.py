@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ...errors import InputError
 from ..base import MethodConfig
 
 __all__ = ["DEFAULT_DENSITY", "SpaRTAConfig", "SpaRTAMethodConfig"]
@@ -50,22 +51,23 @@ class SpaRTAMethodConfig(MethodConfig):
     default_lr: ClassVar[float] = 3e-3
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.sparsity is not None and self.density is not None:
-            raise ValueError(
+            raise InputError(
                 f"give either sparsity ({self.sparsity}) or density ({self.density}), not both"
             )
         if self.sparsity is not None and not 0.0 < self.sparsity < 1.0:
-            raise ValueError(f"sparsity must be in (0, 1), got {self.sparsity}")
+            raise InputError(f"sparsity must be in (0, 1), got {self.sparsity}")
         if self.density is not None and not 0.0 < self.density <= 1.0:
-            raise ValueError(f"density must be in (0, 1], got {self.density}")
+            raise InputError(f"density must be in (0, 1], got {self.density}")
         if self.sparsity is None and self.density is None:
             self.density = DEFAULT_DENSITY
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+            raise InputError(f"seed must be an integer, got {self.seed!r}")
         if self.target_modules is not None and self.frozen_modules is not None:
-            raise ValueError("give either target_modules or frozen_modules, not both")
+            raise InputError("give either target_modules or frozen_modules, not both")
 
 
 SpaRTAConfig = SpaRTAMethodConfig
