@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .batching import MicroBatcher, QueueFullError
 from .config import ServeConfig
@@ -83,6 +84,7 @@ def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> Fa
     max_body = config.max_texts_per_request * (6 * config.max_chars_per_text + 64) + 4096
     app.add_middleware(GuardAndMeasure, metrics=metrics, api_key=api_key, max_body_bytes=max_body)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     _add_classify(app, registry, config, batchers)
     _add_info_routes(app, registry, metrics)
     return app
@@ -131,6 +133,26 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     where = ".".join(loc[:-1] if union else loc) or "body"
     msg = "give a string or an object of strings" if union else first.get("msg", "malformed")
     return _error(422, f"invalid request: {where}: {msg}", detail=errors)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Every HTTP error as ``{"error": ...}``; a body FastAPI could not parse (400) is 422."""
+    if exc.status_code == 400:
+        return _error(422, f"malformed JSON: {_unparsable(exc.__cause__)}")
+    return JSONResponse(
+        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def _unparsable(cause: BaseException | None) -> str:
+    """Why a body that is not plain invalid JSON could not be read."""
+    if isinstance(cause, RecursionError):
+        return "nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 (bad byte at offset {cause.start})"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number has too many digits"
+    return "the body could not be read as JSON"
 
 
 def _add_classify(
