@@ -336,7 +336,8 @@ def download_assets(names: list[str] | None = None, include_optional: bool = Fal
 
 
 def resolve_model(name_or_path: str) -> str:
-    """Built-in name -> local ``from_pretrained`` folder; local folder -> itself; else unchanged.
+    """Built-in name -> local ``from_pretrained`` folder; local folder -> itself; a Hub id
+    (``org/name``) -> its snapshot in the Hugging Face cache (downloaded once).
 
     GGUF built-ins are converted once to a safetensors causal-LM folder under
     ``<cache>/models/<name>/``; ``AutoModelForSequenceClassification`` adds a fresh head.
@@ -360,8 +361,10 @@ def resolve_model(name_or_path: str) -> str:
         return str(path)
     if name_or_path.startswith((".", "/", "~")):
         raise FileNotFoundError(f"model folder {name_or_path!r} does not exist")
-    if "/" in name_or_path:
-        return name_or_path  # a Hugging Face Hub id such as "org/model"
+    if "/" in name_or_path:  # a Hugging Face Hub id such as "org/model"
+        from .models.hub import hub_snapshot
+
+        return hub_snapshot(name_or_path)
     extra = " Nor is it a local folder or a Hugging Face Hub id (those look like 'org/name')."
     raise _unknown(name_or_path, list(BUILTIN_MODELS), "model", extra)
 

@@ -28,20 +28,30 @@ class Ended:
 
 
 def run_cli(
-    *args: object, cwd: Path | None = None, timeout: float = 120, memory: int | None = None
+    *args: object,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    memory: int | None = None,
+    env: dict[str, str | None] | None = None,
 ) -> Ended:
-    """``python -m phalanx ARGS`` in a fresh process (a cap of ``memory`` bytes if given)."""
+    """``python -m phalanx ARGS`` in a fresh process (a cap of ``memory`` bytes if given;
+    ``env`` entries override the environment, None removes a variable)."""
 
     def cap() -> None:
         if memory:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    environ = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    for key, value in (env or {}).items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "phalanx", *map(str, args)],
         cwd=cwd,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=timeout,
