@@ -26,7 +26,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def check_field_types(obj: Any, what: str | None = None) -> None:
     """Raise ``InputError`` for the first field of dataclass ``obj`` whose value has the
-    wrong type. Ints are accepted for floats; bools are never numbers; NaN is no number.
+    wrong type. Ints are accepted for floats; bools are never numbers; NaN and infinity are
+    no numbers (every float option here is a size, a rate or a fraction).
 
     >>> @dataclasses.dataclass
     ... class C:
@@ -64,7 +65,7 @@ def _matches(value: Any, expected: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected is float:
         return (
-            isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         )
     if expected is str:
         return isinstance(value, str)

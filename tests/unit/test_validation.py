@@ -35,6 +35,7 @@ class Options:
         ({"rate": "fast"}, "rate must be a number, got 'fast' (str)"),
         ({"rate": "0.1"}, "rate must be a number, got '0.1' (str)"),
         ({"rate": float("nan")}, "rate must be a number, got nan"),
+        ({"rate": float("inf")}, "rate must be a number, got inf"),
         ({"name": 12}, "name must be text, got 12 (int)"),
         ({"name": ["a", "b"]}, "name must be text"),
         ({"names": "a,b"}, "names must be a list of text"),
