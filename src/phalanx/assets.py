@@ -362,7 +362,7 @@ def resolve_model(name_or_path: str) -> str:
     if name_or_path.startswith((".", "/", "~")):
         raise FileNotFoundError(f"model folder {name_or_path!r} does not exist")
     if "/" in name_or_path:  # a Hugging Face Hub id such as "org/model"
-        from .models.hub import hub_snapshot
+        from .hub import hub_snapshot
 
         return hub_snapshot(name_or_path)
     extra = " Nor is it a local folder or a Hugging Face Hub id (those look like 'org/name')."

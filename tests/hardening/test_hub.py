@@ -12,7 +12,7 @@ import pytest
 
 from phalanx.errors import InputError
 from phalanx.models import load_base_classifier
-from phalanx.models.hub import hub_snapshot
+from phalanx.hub import hub_snapshot
 from tests.hardening.harness import assert_refused, run_cli
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 
-from ..errors import InputError
+from .errors import InputError
 
 __all__ = ["HUB_FILES", "hub_snapshot", "is_offline"]
 
