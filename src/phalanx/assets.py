@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -335,6 +336,9 @@ def download_assets(names: list[str] | None = None, include_optional: bool = Fal
 # ----------------------------------------------------------------------------- models
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
 def resolve_model(name_or_path: str) -> str:
     """Built-in name -> local ``from_pretrained`` folder; local folder -> itself; a Hub id
     (``org/name``) -> its snapshot in the Hugging Face cache (downloaded once).
@@ -361,10 +365,14 @@ def resolve_model(name_or_path: str) -> str:
         return str(path)
     if name_or_path.startswith((".", "/", "~")):
         raise FileNotFoundError(f"model folder {name_or_path!r} does not exist")
-    if "/" in name_or_path:  # a Hugging Face Hub id such as "org/model"
+    if _HUB_ID.fullmatch(name_or_path):  # a Hugging Face Hub id such as "org/model"
         from .hub import hub_snapshot
 
         return hub_snapshot(name_or_path)
+    if "/" in name_or_path:
+        raise FileNotFoundError(
+            f"model folder {name_or_path!r} does not exist (nor is it a Hub id: 'org/name')"
+        )
     extra = " Nor is it a local folder or a Hugging Face Hub id (those look like 'org/name')."
     raise _unknown(name_or_path, list(BUILTIN_MODELS), "model", extra)
 

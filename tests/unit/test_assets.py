@@ -13,6 +13,7 @@ import pytest
 
 from phalanx import assets
 from phalanx.assets import BuiltinModel, download_assets, resolve_model
+from phalanx.errors import InputError
 
 RT_LINES = "1\t2.5\tA fine film .\r\n5332\t-1.0\tA dull one .\r\n"
 
@@ -104,7 +105,10 @@ def test_tables() -> None:
 
 def test_resolve_folder_and_hub_id(tmp_path: Path) -> None:
     assert resolve_model(str(tmp_path)) == str(tmp_path)
-    assert resolve_model("someorg/some-model") == "someorg/some-model"
+    with pytest.raises(InputError, match="'someorg/some-model' is not in the local Hugging Face"):
+        resolve_model("someorg/some-model")  # tests run with HF_HUB_OFFLINE=1 (conftest)
+    with pytest.raises(FileNotFoundError, match="nor is it a Hub id"):
+        resolve_model("a/b/c")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         resolve_model(str(tmp_path / "missing"))
 
