@@ -21,6 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 __all__ = ["Teacher", "distillation_loss", "load_teacher"]
 
 log = logging.getLogger("phalanx.compress")
@@ -104,7 +106,10 @@ def _hf_teacher(source: str, labels: list[str], device: str) -> Teacher:
     from ..inference.batching import run_in_batches, token_budget, tokenize
     from ..models.loading import tokenizer_source
 
-    resolved = resolve_model(source)
+    try:
+        resolved = resolve_model(source)
+    except (FileNotFoundError, InputError) as err:
+        raise type(err)(f"cannot load teacher {source!r}: {err}") from None
     path = Path(resolved).expanduser()
     if path.exists() and not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(
