@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -184,6 +185,34 @@ def write_toy_csv(path: Path, n: int = 96) -> Path:
         )
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+NEUTRAL = ["film", "music", "acting", "sound", "costumes", "cinematography", "serious", "look"]
+STAR_WORDS = {1: NEGATIVE, 3: NEUTRAL, 5: POSITIVE}
+
+
+def star_review(i: int, star: int) -> str:
+    """A short review of the tiny tokenizer's words for a 1, 3 or 5 star rating."""
+    words = STAR_WORDS[star]
+    return f"the movie was {words[i % len(words)]} and {words[(i * 7) % len(words)]}"
+
+
+def write_stars(
+    path: Path, rows: list[tuple[str, object]], columns: tuple[str, str] = ("review", "stars")
+) -> Path:
+    """``review`` / ``stars`` rows (or other ``columns``) as CSV, or JSONL (keeping each
+    value's JSON type)."""
+    text, label = columns
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps({text: r, label: s}) + "\n" for r, s in rows))
+    else:
+        path.write_text(f"{text},{label}\n" + "".join(f"{r},{s}\n" for r, s in rows))
+    return path
+
+
+def star_rows(n: int, start: int = 0) -> list[tuple[str, int]]:
+    """``n`` (review, stars) rows cycling through 1, 3 and 5 stars."""
+    return [(star_review(i, (1, 3, 5)[i % 3]), (1, 3, 5)[i % 3]) for i in range(start, start + n)]
 
 
 def config(base: Path, data: Path, out: Path, **kw) -> TrainConfig:

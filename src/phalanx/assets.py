@@ -32,6 +32,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .folder import created_mode
+
 logger = logging.getLogger(__name__)
 
 _FIX = "run `phalanx assets download` (or `make assets`)"
@@ -226,7 +228,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, created_mode(folder=False))  # mkstemp's 0600 -> the user's umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -416,8 +418,8 @@ def _convert_gguf(model: BuiltinModel, source: Path, out: Path) -> None:
         tokenizer.save_pretrained(tmp)
         provenance = {"builtin": model.name, "pins": list(model.pins), "gguf_file": source.name}
         (tmp / "phalanx_source.json").write_text(json.dumps(provenance, indent=2) + "\n")
-        for path in [tmp, *tmp.iterdir()]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        for path in [tmp, *tmp.iterdir()]:  # mkdtemp's 0700 -> the user's umask
+            path.chmod(created_mode(folder=path.is_dir()))
         try:
             os.replace(tmp, out)
         except OSError:

@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "Method",
     "classifier_loader",
+    "export_loader",
     "get_method",
     "method_for_folder",
     "method_names",
@@ -36,6 +37,8 @@ _METHOD_PACKAGES = (
 # tasks whose folders load through one classifier whatever the method (phalanx.json "task");
 # "module:attribute", imported on first use
 _TASK_LOADERS = {"generative": "phalanx.generative.classifier:GenerativeClassifier"}
+# what loads an export folder (phalanx.folder.resolve_folder's "export") as a classifier
+_EXPORT_LOADER = "phalanx.export.classifier:ExportClassifier"
 
 
 @dataclass(frozen=True)
@@ -170,5 +173,15 @@ def classifier_loader(path: Path, meta: dict[str, Any]) -> Callable[..., Any]:
     target = _TASK_LOADERS.get(meta.get("task") or "")
     if target is None:
         return method_for_folder(path, meta).load_classifier
+    return _imported(target)
+
+
+def export_loader() -> Callable[..., Any]:
+    """What loads an export folder as a classifier (``ExportClassifier``: ONNX Runtime)."""
+    return _imported(_EXPORT_LOADER)
+
+
+def _imported(target: str) -> Any:
+    """The attribute named by ``"module:attribute"``, importing the module."""
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -16,7 +16,7 @@ from typing import Any, Literal, Union
 
 from .errors import InputError, shown
 
-__all__ = ["check_field_types", "type_name"]
+__all__ = ["check_field_types", "check_int_range", "type_name"]
 
 
 @functools.cache
@@ -47,6 +47,26 @@ def check_field_types(obj: Any, what: str | None = None) -> None:
                 f"{where}{f.name} must be {type_name(expected)}, got {shown(value)} "
                 f"({type(value).__name__})"
             )
+
+
+def check_int_range(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
+    """``value`` when it is a whole number in ``[low, high]``, else InputError naming
+    ``name`` and the valid range. 0 is a value like any other, never "unset".
+
+    >>> check_int_range("--batch-size", 0)
+    Traceback (most recent call last):
+    ...
+    phalanx.errors.InputError: --batch-size must be a whole number >= 1, got 0
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f">= {low}" if high is None else f"between {low} and {high}"
+        raise InputError(f"{name} must be a whole number {bound}, got {shown(value)}")
+    return value
 
 
 def _matches(value: Any, expected: Any) -> bool:

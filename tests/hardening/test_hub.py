@@ -11,8 +11,8 @@ import time
 import pytest
 
 from phalanx.errors import InputError
-from phalanx.models import load_base_classifier
 from phalanx.hub import hub_snapshot
+from phalanx.models import load_base_classifier
 from tests.hardening.harness import assert_refused, run_cli
 
 

@@ -12,15 +12,20 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..validation import check_int_range
 from .args import CliError, add_dataclass_arguments, given, options_dict
 
 __all__ = [
     "AddParser",
     "LazyParser",
+    "adapter_options",
     "add_adapter_options",
+    "add_column_options",
     "add_config_arguments",
     "add_parser",
+    "check_output_file",
     "config_options",
+    "int_option",
     "is_rank_zero",
     "load_for_cli",
 ]
@@ -109,33 +114,81 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_adapter_options(p: argparse.ArgumentParser) -> None:
     """The positional adapter and the inference options of classify and evaluate."""
-    p.add_argument("adapter", metavar="ADAPTER", nargs="?", help="adapter folder (or run folder)")
+    p.add_argument("adapter", metavar="MODEL", nargs="?", help="adapter, run or export folder")
     p.add_argument("--batch-size", type=int, metavar="N", help="inference batch size (32)")
     p.add_argument("--device", metavar="DEVICE", help="cpu, cuda, cuda:1, ... (default: cpu)")
     p.add_argument("--max-length", type=int, metavar="N", help="truncation (default: saved)")
 
 
+def add_column_options(p: argparse.ArgumentParser, of: str, label: bool = True) -> None:
+    """``--text-column`` / ``--text-pair-column`` (and ``--label-column``) of the file ``of``
+    names; each defaults to the column the model was trained on."""
+    trained = "(default: the model's training column)"
+    p.add_argument(
+        "--text-column", metavar="NAME", help=f"column of {of} holding the text {trained}"
+    )
+    p.add_argument(
+        "--text-pair-column",
+        metavar="NAME",
+        help=f"column of {of} holding a second text (default: the training run's, if any)",
+    )
+    if label:
+        p.add_argument(
+            "--label-column", metavar="NAME", help=f"column of {of} holding the label {trained}"
+        )
+
+
+def int_option(
+    args: argparse.Namespace,
+    name: str,
+    default: int | None = None,
+    *,
+    low: int = 1,
+    high: int | None = None,
+) -> int | None:
+    """``args.<name>`` (a flag or a ``--config`` value) checked to be a whole number in
+    ``[low, high]``, else a one-line error naming the flag; ``default`` when not given.
+
+    0 is a value like any other: it is refused when below ``low``, never replaced by the
+    default.
+    """
+    value = getattr(args, name, None)
+    if value is None:
+        return default
+    return check_int_range("--" + name.replace("_", "-"), value, low, high)
+
+
+def adapter_options(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """``--batch-size`` and ``--max-length`` checked (whole numbers >= 1; None: not given)."""
+    return int_option(args, "batch_size"), int_option(args, "max_length")
+
+
+def check_output_file(args: argparse.Namespace, output: str, inputs: dict[str, Any]) -> None:
+    """Refuse, before any slow work, an ``--output`` file that is a folder, or that is or
+    lies inside the adapter (or export) folder or one of the other ``inputs`` (name -> path).
+    The command then replaces that one file and nothing else."""
+    from ..folder import check_apart, resolve_folder
+
+    if os.path.isdir(output):
+        raise CliError(f"--output {output} is a folder; give a file name")
+    adapter = resolve_folder(getattr(args, "adapter", None)).path
+    check_apart(output, {"adapter": adapter, **inputs}, "--output")
+
+
 def load_for_cli(args: argparse.Namespace) -> Any:
-    """The classifier for ``args.adapter``: an adapter folder, a run folder or an ONNX export."""
-    from ..export.format import is_export
-    from ..folder import resolve_adapter
+    """The classifier for ``args.adapter``: an adapter folder, a run folder or an ONNX export
+    (``phalanx.folder.resolve_folder`` tells them apart)."""
+    batch_size, max_length = adapter_options(args)  # before the slow imports
+    from ..folder import resolve_folder
     from ..inference.classifier import load_classifier
 
-    kwargs: dict[str, Any] = {"device": getattr(args, "device", "cpu")}
-    if getattr(args, "max_length", None):
-        kwargs["max_length"] = args.max_length
-    if is_export(getattr(args, "adapter", None) or ""):  # ONNX Runtime through the Pipeline
-        from ..export.classifier import ExportClassifier
-
-        if str(kwargs.pop("device") or "cpu") != "cpu":
-            raise CliError(f"{args.adapter} is an ONNX export: it runs on cpu, drop --device")
-        clf = ExportClassifier(args.adapter, **kwargs)
-    else:
-        clf = load_classifier(resolve_adapter(getattr(args, "adapter", None)), **kwargs)
-    if getattr(args, "batch_size", None):
-        if args.batch_size < 1:
-            raise CliError(f"--batch-size must be >= 1, got {args.batch_size}")
-        clf.batch_size = args.batch_size
+    found = resolve_folder(getattr(args, "adapter", None))  # a bad path fails before imports
+    kwargs: dict[str, Any] = {"device": getattr(args, "device", None) or "cpu"}
+    if max_length is not None:
+        kwargs["max_length"] = max_length
+    clf = load_classifier(found.path, **kwargs)
+    if batch_size is not None:
+        clf.batch_size = batch_size
     return clf
 
 

@@ -4,26 +4,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
-from typing import Any
 
 from .args import CliError
-from .common import AddParser, add_adapter_options, load_for_cli
+from .common import (
+    AddParser,
+    adapter_options,
+    add_adapter_options,
+    add_column_options,
+    check_output_file,
+    int_option,
+    load_for_cli,
+)
 
 __all__ = ["add"]
 
 _HELP = "evaluate an adapter on a labelled dataset"
 _DESCRIPTION = (
-    "Evaluate on one split of a dataset; print loss, accuracy, confusion matrix, balanced "
-    "accuracy, MCC and F1 (peft-sparta's layout) and write them to a JSON file. Column "
-    "names, split fractions and seed default to the adapter's training run when the "
-    "dataset is the one it was trained on."
+    "Evaluate on one split of a dataset; print loss, accuracy, the confusion matrix with the "
+    "label names, balanced accuracy, MCC and F1 (peft-sparta's layout), then per-class "
+    "precision / recall / F1 / support, and write them to a JSON file (one snake_case key per "
+    'metric). A data label equal to one of the adapter\'s label names (1 and "1" alike) is '
+    "that label; a number is read as a class id only when no label name is a number. The "
+    "text / pair / label columns default to those the model was trained on. A single file "
+    "is scored whole unless --split says otherwise; a built-in dataset or a folder of split "
+    "files is scored on its test split (carved by the training run's fractions and seed "
+    "when it is the data the model was trained on). Fewer than 30 examples print a "
+    "warning with their number."
 )
 _EXAMPLES = """\
 examples:
   phalanx evaluate runs/demo/adapter --dataset rotten_tomatoes
   phalanx evaluate runs/demo --dataset rotten_tomatoes --split validation --output val.json
-  phalanx evaluate runs/demo --dataset labelled.csv --split all --label-column sentiment
+  phalanx evaluate runs/reviews --dataset other.csv              # every row, trained columns
+  phalanx evaluate runs/demo --dataset labelled.csv --label-column sentiment
+  phalanx evaluate runs/demo/onnx-int8 --dataset reviews.csv --split test
 """
 
 
@@ -38,90 +55,45 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split",
         choices=["train", "validation", "test", "all"],
-        help="which split (default: test; 'all' = every row)",
+        help="which split (default: a single file is scored whole ('all' = every row); a "
+        "built-in dataset or a folder of split files: test)",
     )
-    p.add_argument("--text-column", metavar="NAME", help="column holding the text")
-    p.add_argument("--text-pair-column", metavar="NAME", help="column holding a second text")
-    p.add_argument("--label-column", metavar="NAME", help="column holding the label")
+    add_column_options(p, "--dataset")
     p.add_argument("--limit", type=int, metavar="N", help="at most N examples per split")
     p.add_argument("--output", metavar="FILE", help="metrics JSON (default: eval-DATA-SPLIT.json)")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..data import load_data
-    from ..training.inputs import render_examples
-
-    clf = load_for_cli(args)
     dataset = getattr(args, "dataset", None)
     if not dataset:
         raise CliError("give --dataset (a built-in name, a file or a folder)")
-    trained = getattr(clf, "meta", {}).get("training", {})
-    same = trained.get("dataset") == dataset
+    limit = int_option(args, "limit")  # the options first: before slow imports
+    adapter_options(args)
+    from ..inference.files import default_split, evaluation_data, evaluation_warnings, score
 
-    def opt(key: str, default: Any) -> Any:
-        """A flag, else the training run's setting (same dataset only), else the default."""
-        value = getattr(args, key, None)
-        if value is None and same:
-            value = trained.get(key)
-        return default if value is None else value
-
-    split = getattr(args, "split", "test")
-    splits = load_data(
-        dataset,
-        text_column=opt("text_column", "text"),
-        text_pair_column=opt("text_pair_column", None),
-        label_column=opt("label_column", "label"),
-        label_names=opt("label_names", None),
-        validation_fraction=0.0 if split == "all" else opt("validation_fraction", 0.1),
-        test_fraction=0.0 if split == "all" else opt("test_fraction", 0.1),
-        seed=opt("seed", 42),
-        limit=getattr(args, "limit", None),
-    )
-    parts = ["train", "validation", "test"] if split == "all" else [split]
-    texts, pairs, labels = [], [], []
-    for part in parts:
-        ds = getattr(splits, part)
-        texts += ds.texts
-        pairs += ds.pairs or []
-        labels += [splits.label_names[y] for y in ds.labels]
-    if not texts:
-        raise CliError(f"the {split} split of {dataset!r} is empty; choose another --split")
-    unknown = sorted(set(labels) - set(clf.labels))
-    if unknown:
-        if (
-            all(name.isdigit() for name in splits.label_names)
-            and len(splits.label_names) == clf.num_labels
-        ):
-            labels = [clf.labels[int(name)] for name in labels]
-        else:
-            raise CliError(
-                f"label {unknown[0]!r} of {dataset!r} is not one of the adapter's labels "
-                f"{clf.labels}; check --label-column"
-            )
-    if pairs and clf.template is None:
-        result = _evaluate_pairs(clf, texts, pairs, labels)
-    elif pairs:
-        rendered, _ = render_examples(clf.template, texts, pairs)
-        saved, clf.template = clf.template, None  # already rendered
-        try:
-            result = clf.evaluate(rendered, labels)
-        finally:
-            clf.template = saved
-    else:
-        result = clf.evaluate(texts, labels)
-    print(result)
+    split = getattr(args, "split", None) or default_split(dataset)
     out = Path(getattr(args, "output", None) or f"eval-{Path(dataset).stem}-{split}.json")
+    check_output_file(args, str(out), {"dataset": dataset})
+    clf = load_for_cli(args)
+    data = evaluation_data(
+        clf,
+        dataset,
+        split=split,
+        text_column=getattr(args, "text_column", None),
+        text_pair_column=getattr(args, "text_pair_column", None),
+        label_column=getattr(args, "label_column", None),
+        limit=limit,
+    )
+    result = score(clf, data)
+    print(result)
+    warnings = evaluation_warnings(data)
+    sys.stdout.flush()
+    for warning in warnings:  # beside the figures, on stderr (stdout holds results only)
+        print(warning, file=sys.stderr)
     payload = {"adapter": str(clf.adapter), "dataset": dataset, "split": split, **dict(result)}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, out)  # this one file, whole or not at all
     print(f"metrics written to {out}")
     return 0
-
-
-def _evaluate_pairs(clf, texts: list[str], pairs: list[str], labels: list[str]):
-    """Sentence pairs tokenized as pairs (as in training without a template)."""
-    import torch
-
-    from ..inference.metrics import evaluation_from_logits
-
-    y = torch.tensor([clf.labels.index(lab) for lab in labels])
-    return evaluation_from_logits(clf._pair_logits(texts, pairs), y)

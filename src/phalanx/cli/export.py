@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from ..errors import shown
 from .args import CliError
-from .common import AddParser
+from .common import AddParser, add_column_options, int_option
 
 __all__ = ["add"]
 
@@ -23,6 +25,8 @@ examples:
   phalanx export runs/demo --output runs/demo/onnx-int8 --quantize int8
   phalanx export runs/demo --output runs/demo/onnx-static --quantize int8-static \\
       --calibration rotten_tomatoes --calibration-size 256
+  phalanx export runs/reviews -o runs/reviews/onnx-static --quantize int8-static \\
+      --calibration more-reviews.csv     # texts of the column the adapter was trained on
   phalanx classify runs/demo/onnx-int8 "a charming journey"
 """
 
@@ -33,7 +37,7 @@ def add(sub: argparse._SubParsersAction, add_parser: AddParser) -> None:
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("adapter", metavar="ADAPTER", nargs="?", help="adapter folder (or run folder)")
+    p.add_argument("adapter", metavar="ADAPTER", nargs="?", help="adapter or run folder")
     p.add_argument("-o", "--output", metavar="DIR", help="export folder to write")
     p.add_argument(
         "--quantize",
@@ -53,75 +57,80 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calibration-size", type=int, metavar="N", help="calibration texts (default: 256)"
     )
-    p.add_argument("--text-column", metavar="NAME", help="calibration text column (text)")
+    add_column_options(p, "--calibration", label=False)  # calibration reads no label
     p.add_argument(
         "--exporter", choices=["torchscript", "dynamo"], help="torch exporter (torchscript)"
     )
     p.add_argument(
         "--overwrite",
         action=argparse.BooleanOptionalAction,
-        help="replace a non-empty output folder",
+        help="write into a non-empty output folder, replacing only an export's own files "
+        "(model.onnx, phalanx_export.json, tokenizer files); others there stay",
     )
 
 
 def _calibration_texts(
-    args: argparse.Namespace, adapter: Path, *, required: bool = True
-) -> list[str] | None:
-    from ..data import load_data
-    from ..folder import read_meta
+    args: argparse.Namespace, adapter: Path, size: int, *, required: bool = True
+) -> list | None:
+    """Calibration inputs: --calibration (default: the training dataset), by the training
+    run's text column unless --text-column (no label column is read)."""
+    from ..export.calibration import calibration_texts
 
-    training = read_meta(adapter).get("training", {}) or {}
-    source = getattr(args, "calibration", None) or training.get("dataset")
-    if not source:
-        if not required:
-            return None
+    given = getattr(args, "calibration", None)
+    try:
+        texts = calibration_texts(
+            adapter,
+            given,
+            size,
+            text_column=getattr(args, "text_column", None),
+            text_pair_column=getattr(args, "text_pair_column", None),
+        )
+    except (OSError, ValueError, ImportError) as e:
+        if required or given:
+            raise
+        # int8-token only picks outlier channels; random vocabulary words do that too
+        print(f"calibration data unavailable ({e}); using random vocabulary words", file=sys.stderr)
+        return None
+    if texts is None and required:
         raise CliError(
             "--quantize int8-static needs --calibration DATA (the adapter does not record "
             "its training dataset)"
         )
-    size = getattr(args, "calibration_size", None) or 256
-    if size < 1:
-        raise CliError(f"--calibration-size must be >= 1, got {size}")
-    column = getattr(args, "text_column", None) or training.get("text_column") or "text"
-    try:
-        splits = load_data(source, text_column=column, limit=size)
-    except (OSError, ValueError, ImportError) as e:
-        if required or getattr(args, "calibration", None):
-            raise
-        # int8-token only picks outlier channels; random vocabulary words do that too
-        print(f"calibration data {source!r} unavailable ({e}); using random vocabulary words")
-        return None
-    texts = splits.train.texts[:size]
-    if not texts:
-        raise CliError(f"--calibration {source!r} has no training texts")
     return texts
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ..export.onnx import export_onnx
-    from ..folder import resolve_adapter
-
     output = getattr(args, "output", None)
     if not output:
         raise CliError("give the export folder: phalanx export ADAPTER --output DIR")
-    adapter = resolve_adapter(getattr(args, "adapter", None))
-    quantize = getattr(args, "quantize", None)
+    opset = int_option(args, "opset", 17, low=14)  # the options first: before slow imports
+    size = int_option(args, "calibration_size", 256)
+    overwrite = getattr(args, "overwrite", False)
+    if not isinstance(overwrite, bool):  # a --config file's "false" is a truthy string
+        raise CliError(f"overwrite must be true or false, got {shown(overwrite)}")
+    from ..export.onnx import export_onnx
+    from ..export.output import check_export_output
     from ..export.quantize import normalize_mode
+    from ..folder import check_apart, resolve_adapter
 
+    adapter = resolve_adapter(getattr(args, "adapter", None), "phalanx export")
+    check_apart(output, {"--calibration data": getattr(args, "calibration", None)})
+    check_export_output(output, adapter, overwrite)  # before the calibration data loads
+    quantize = getattr(args, "quantize", None)
     texts = None
     mode = normalize_mode(quantize)
     if mode == "int8-static":
-        texts = _calibration_texts(args, adapter)
+        texts = _calibration_texts(args, adapter, size)
     elif mode == "int8-token":
-        texts = _calibration_texts(args, adapter, required=False)
+        texts = _calibration_texts(args, adapter, size, required=False)
     out = export_onnx(
         adapter,
         output,
-        opset=getattr(args, "opset", None) or 17,
+        opset=opset,
         quantize=quantize,
         calibration_texts=texts,
         exporter=getattr(args, "exporter", None) or "torchscript",
-        overwrite=bool(getattr(args, "overwrite", False)),
+        overwrite=overwrite,
     )
     print(f"exported {adapter} -> {out} ({quantize or 'fp32'})")
     print(f'classify: phalanx classify {out} "some text"')

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from ..folder import adapter_info, resolve_adapter
+from ..folder import adapter_info, resolve_folder
+from ..metric_names import METRIC_LABELS, metric_keys
 from .common import AddParser
 
 __all__ = ["add"]
 
-_HELP = "describe an adapter folder"
+_HELP = "describe an adapter, run or export folder"
 _DESCRIPTION = (
-    "Method, base model, trainable parameters, labels, template, size on disk and the "
-    "metrics recorded at training time (the model is not loaded)."
+    "Method, base model, trainable parameters, labels, template, size on disk, the training "
+    "data's columns and the metrics recorded at training time; for an export also its "
+    "runtime, quantization and source adapter (the model is not loaded)."
 )
 _EXAMPLES = """\
 examples:
   phalanx info runs/demo/adapter
   phalanx info runs/demo --json
+  phalanx info runs/demo/onnx-int8
 """
 
 
@@ -28,21 +32,37 @@ def add(sub: argparse._SubParsersAction, add_parser: AddParser) -> None:
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("adapter", metavar="ADAPTER", nargs="?", help="adapter folder (or run folder)")
+    p.add_argument("adapter", metavar="MODEL", nargs="?", help="adapter, run or export folder")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    info = adapter_info(resolve_adapter(getattr(args, "adapter", None)))
+    found = resolve_folder(getattr(args, "adapter", None))
+    if found.kind == "export":
+        from ..export.format import export_info
+
+        info = export_info(found.path)
+    else:
+        info = adapter_info(found.path)
+    info["metrics"] = _current_keys(info.get("metrics") or {})
     if getattr(args, "json", False):
         print(json.dumps(info, indent=2))
         return 0
     n = info["trainable_parameters"]
-    lines = [
-        ("adapter", info["adapter"]),
-        ("method", info["method"]),
-        ("base model", f"{info['base_model']} ({info['model_type']})"),
-        ("trainable params", f"{n:,}" if isinstance(n, int) else "unknown"),
+    if info.get("kind") == "export":
+        lines = [
+            ("export", info["adapter"]),
+            ("runtime", info["runtime"]),
+            ("quantization", info["quantization"]),
+            ("source adapter", info["source_adapter"] or "unknown"),
+            ("method", info["method"]),
+        ]
+    else:
+        lines = [("adapter", info["adapter"]), ("method", info["method"])]
+    lines.append(("base model", f"{info['base_model']} ({info['model_type']})"))
+    if info.get("kind") != "export":
+        lines.append(("trainable params", f"{n:,}" if isinstance(n, int) else "unknown"))
+    lines += [
         ("labels", ", ".join(info["labels"])),
         ("input template", repr(info["input_template"]) if info["input_template"] else "none"),
         ("max length", info["max_length"] or "model default"),
@@ -50,17 +70,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
     ]
     if info["dataset"]:
         lines.append(("trained on", info["dataset"]))
+    columns = {k: v for k, v in (info.get("columns") or {}).items() if v}
+    if columns:
+        lines.append(("columns", ", ".join(f"{k} = {v}" for k, v in columns.items())))
     metrics = info["metrics"]
     for split in ("validation", "test"):
         m = metrics.get(split) or {}
         if "accuracy" in m:
-            f1 = m.get("macro_f1", m.get("macro-F1"))
-            extra = f", macro-F1 {f1:.4f}" if f1 is not None else ""
+            f1 = m.get("macro_f1")
+            extra = f", {METRIC_LABELS['macro_f1']} {f1:.4f}" if f1 is not None else ""
             lines.append((f"{split} accuracy", f"{100 * m['accuracy']:.2f}%{extra}"))
     width = max(len(k) for k, _ in lines) + 1
     for key, value in lines:
         print(f"{key + ':':<{width}} {value}")
     return 0
+
+
+def _current_keys(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Recorded metrics under today's keys (older adapters wrote ``macro-F1``, ...)."""
+    return {k: metric_keys(v) if isinstance(v, dict) else v for k, v in metrics.items()}
 
 
 def _human(n: int) -> str:

@@ -14,7 +14,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 
-from . import assets, classify, compress, evaluate, export, info, serve, train, validate
+from . import assets, classify, compare, compress, evaluate, export, info, serve, train, validate
 from .args import CliError, merge_config_file
 from .common import LazyParser, add_parser
 
@@ -23,7 +23,7 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("phalanx.cli")
 
 # in the order `phalanx --help` lists them
-_SUBCOMMANDS = (train, classify, evaluate, info, export, compress, serve, validate, assets)
+_SUBCOMMANDS = (train, classify, evaluate, info, export, compress, compare, serve, validate, assets)
 
 _EPILOG = """\
 quick start:

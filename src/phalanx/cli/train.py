@@ -45,10 +45,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..training import train
     from ..training.config import TrainConfig
 
-    result = train(TrainConfig.from_dict(config_options(args)))
+    config = TrainConfig.from_dict(config_options(args))  # checked before the slow imports
+    from ..training import train
+
+    result = train(config)
     if not is_rank_zero():
         return 0
     val = result.validation

@@ -41,6 +41,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from ..assets import resolve_model
     from ..compress.recipe import is_recipe
+    from ..folder import check_apart
     from ..training.config import TrainConfig, load_yaml
 
     if not getattr(args, "file", None):
@@ -50,6 +51,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
         return validate_recipe(args.file)
     config = TrainConfig.from_dict(load_yaml(args.file))
+    check_apart(config.output, {"model": config.model, "dataset": config.dataset})  # as train
     model_path = resolve_model(config.model)
     if os.path.isdir(model_path) and not os.path.isfile(os.path.join(model_path, "config.json")):
         raise CliError(f"model folder {model_path!r} has no config.json")

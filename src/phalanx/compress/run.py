@@ -27,7 +27,7 @@ import torch
 
 from ..assets import resolve_model
 from ..data import DataSplits, TextDataset
-from ..folder import write_json
+from ..folder import check_apart, resolve_adapter, write_json
 from ..inference.metrics import Evaluation, evaluation_from_logits
 from ..models.loading import load_base_classifier, load_tokenizer
 from ..registry import get_method
@@ -164,11 +164,7 @@ def compress(config: CompressConfig | None = None, **options: Any) -> CompressRe
     recipe = load_recipe(config.recipe)
     check_method(recipe, config.method)
     output = Path(config.output).expanduser()
-    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not config.overwrite:
-        raise FileExistsError(
-            f"output {str(output)!r} exists and is not empty; pass --overwrite or choose "
-            "another --output"
-        )
+    check_compress_output(config, output)
     distill = recipe.distillation
     if distill is not None and not config.teacher:
         raise ValueError(
@@ -202,6 +198,30 @@ def compress(config: CompressConfig | None = None, **options: Any) -> CompressRe
         return _run(config, recipe, tcfg, args, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check_compress_output(config: CompressConfig, output: Path) -> None:
+    """Refuse an output that is, holds or lies inside the model, the dataset or a teacher, or
+    a non-empty one without ``overwrite`` (which then replaces only the model folder's files,
+    recipe.yaml, sparsity.json and metrics.json)."""
+    teachers = [_teacher_folder(t.strip()) for t in (config.teacher or "").split(",")]
+    inputs = {"model": config.model, "dataset": config.dataset}
+    for i, teacher in enumerate(filter(None, teachers), 1):
+        inputs["teacher" if len(teachers) == 1 else f"teacher {i}"] = teacher
+    check_apart(output, inputs)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not config.overwrite:
+        raise FileExistsError(
+            f"output {str(output)!r} exists and is not empty; pass --overwrite or choose "
+            "another --output"
+        )
+
+
+def _teacher_folder(teacher: str) -> str:
+    """A teacher run folder's ``adapter/`` (what is read), else the teacher as given."""
+    try:
+        return str(resolve_adapter(teacher)) if Path(teacher).is_dir() else teacher
+    except ValueError:
+        return teacher
 
 
 def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> CompressResult:
@@ -375,7 +395,16 @@ def _meta(
             "qat": qat,
             "teacher": teacher,
         },
-        "dataset": {"source": config.dataset, "checksums": splits.checksums},
+        "dataset": {
+            "source": config.dataset,
+            "checksums": splits.checksums,
+            # the defaults of classify / evaluate / export --calibration on this model
+            "columns": {
+                "text": config.text_column,
+                "text_pair": None,
+                "label": config.label_column,
+            },
+        },
     }
 
 

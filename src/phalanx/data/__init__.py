@@ -1,14 +1,15 @@
 """Labelled text datasets for training and evaluation: built-ins, local files, HF datasets.
 
 ``load_data`` always returns train / validation / test splits with integer labels 0..C-1
-and the label names; ``read_table`` reads one file into columns; templates render several
-columns into one input text.
+and the label names; ``read_table`` reads one file into columns, ``read_texts`` the texts
+of any source (no labels); templates render several columns into one input text.
 """
 
 from .builtin import ROTTEN_TOMATOES_CHECKSUMS, ROTTEN_TOMATOES_SIZES
 from .load import load_data
 from .splits import DataSplits, TextDataset, split_checksum
 from .tables import SUFFIXES, Table, read_table
+from .texts import read_texts
 
 __all__ = [
     "ROTTEN_TOMATOES_CHECKSUMS",
@@ -19,5 +20,6 @@ __all__ = [
     "TextDataset",
     "load_data",
     "read_table",
+    "read_texts",
     "split_checksum",
 ]

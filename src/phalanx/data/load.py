@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..assets import BUILTIN_DATASETS
 from ..errors import InputError
 from .builtin import load_builtin
@@ -22,6 +24,7 @@ def load_data(
     test_fraction: float = 0.1,
     seed: int = 42,
     limit: int | None = None,
+    min_classes: int = 2,
 ) -> DataSplits:
     """Load ``source`` as train / validation / test splits.
 
@@ -30,6 +33,9 @@ def load_data(
     ``datasets`` name. Missing splits are carved from train (stratified, by the fractions of
     train's size). ``limit`` keeps a stratified subset of at most that many rows per split.
     rotten_tomatoes always uses its pinned 80/10/10 split (fractions and seed are ignored).
+    ``label_names`` (in id order) read the labels by ``phalanx.data.labels.label_ids``: a
+    value equal to a name is that class, an integer is a class id only when no name is a
+    number. ``min_classes``: classes the data must hold (1 for data that is only evaluated).
     """
     fractions = {"validation": validation_fraction, "test": test_fraction}
     if not all(0 <= f < 1 for f in fractions.values()) or sum(fractions.values()) >= 1:
@@ -45,7 +51,12 @@ def load_data(
         tables, feature_names = read_source(source, label_column)
         columns = (text_column, text_pair_column, label_column)
         names = label_names or feature_names
-        splits = build_splits(tables, columns, names, fractions, seed, source)
+        # a file read whole (nothing carved: data only evaluated) names its rows by itself
+        whole = validation_fraction == test_fraction == 0
+        file = source if whole and Path(source).expanduser().is_file() else None
+        splits = build_splits(
+            tables, columns, names, fractions, seed, source, min_classes=min_classes, file=file
+        )
     if limit is not None:
         for name in SPLIT_NAMES:
             ds = getattr(splits, name)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import InputError
 from .labels import clean_rows, encode_labels
-from .tables import Table
+from .tables import Table, missing_column
 
 __all__ = ["DataSplits", "TextDataset", "build_splits", "split_checksum", "stratified_take"]
 
@@ -103,8 +103,13 @@ def build_splits(
     fractions: dict[str, float],
     seed: int,
     source: str,
+    *,
+    min_classes: int = 2,
+    file: str | None = None,
 ) -> DataSplits:
-    """Check columns, encode labels, carve missing splits from train (stratified)."""
+    """Check columns, encode labels, carve missing splits from train (stratified); train
+    must keep ``min_classes`` classes (1 for data that is only evaluated). ``file``: the
+    one file train was read from (messages name its rows "row N of FILE")."""
     label_column = columns[2]
     if "train" not in tables:
         raise InputError(
@@ -114,15 +119,13 @@ def build_splits(
     raw: dict[str, tuple[list[str], list[Any], list[str] | None]] = {}
     for split, table in tables.items():
         args = ("text_column", "text_pair_column", "label_column")
+        where = file or f"the {split} split of {source!r}"
         for col, arg in zip(columns, args, strict=True):
             if col is not None and col not in table:
-                raise InputError(
-                    f"column {col!r} not found in the {split} split of {source!r}; available "
-                    f"columns: {list(table)}. Pass {arg}=<one of them>."
-                )
-        raw[split] = clean_rows(table, columns, split, label_names)
+                raise missing_column(col, arg, where, table)
+        raw[split] = clean_rows(table, columns, split, label_names, file)
     labels_by_split, names = encode_labels(
-        {s: r[1] for s, r in raw.items()}, label_names, label_column
+        {s: r[1] for s, r in raw.items()}, label_names, label_column, min_classes, file
     )
     data = {s: TextDataset(r[0], labels_by_split[s], r[2]) for s, r in raw.items()}
     train = data["train"]
@@ -132,9 +135,9 @@ def build_splits(
             n_take = math.floor(n_train * fractions[split] + 0.5)
             taken, kept = stratified_take(train.labels, n_take, seed, split)
             data[split], train = train.subset(taken), train.subset(kept)
-            if not taken:
+            if not taken and fractions[split] > 0:
                 logger.warning("the %s split of %r is empty (too little data)", split, source)
-    if len(set(train.labels)) < 2:
+    if len(set(train.labels)) < min_classes:
         raise InputError(
             f"the train split of {source!r} has a single class ({names[train.labels[0]]!r}) "
             "left; a classifier needs at least two: add data of other classes"

@@ -12,7 +12,15 @@ from typing import Any
 from ..assets import BUILTIN_DATASETS
 from ..errors import InputError
 
-__all__ = ["SPLIT_NAMES", "SUFFIXES", "Table", "read_source", "read_table", "split_name"]
+__all__ = [
+    "SPLIT_NAMES",
+    "SUFFIXES",
+    "Table",
+    "missing_column",
+    "read_source",
+    "read_table",
+    "split_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +35,16 @@ SPLIT_NAMES = {
     "validation": ("validation", "valid", "val", "dev"),
     "test": ("test", "testing"),
 }
+
+
+def missing_column(column: str, option: str, where: str, table: Table) -> InputError:
+    """The error for a ``column`` that ``where`` (a file, a split) lacks: the columns it has
+    and the option that names the right one (``text_column``: ``--text-column``)."""
+    flag = "--" + option.replace("_", "-")
+    return InputError(
+        f"column {column!r} not found in {where}; its columns: {list(table)}. Name the right "
+        f"one with {flag} ({option}= in Python)"
+    )
 
 
 def pandas():
@@ -229,6 +247,18 @@ def _from_hf(
             logger.info("ignoring split %r of %r", key, source)
             continue
         ds = split_dict[key]
-        names = names or getattr(ds.features.get(label_column), "names", None)
-        tables[split] = ds.to_dict()
+        feature = ds.features.get(label_column)
+        names = names or getattr(feature, "names", None)
+        table = ds.to_dict()
+        if getattr(feature, "names", None) and label_column in table:
+            # a ClassLabel stores ids: its names are the labels (-1, "no label", is missing)
+            table[label_column] = [_class_name(v, feature.names) for v in table[label_column]]
+        tables[split] = table
     return tables, names
+
+
+def _class_name(value: Any, names: list[str]) -> Any:
+    """A ClassLabel id as its name; -1 (no label) as missing; anything else as it is."""
+    if isinstance(value, int) and 0 <= value < len(names):
+        return names[value]
+    return None if value == -1 else value

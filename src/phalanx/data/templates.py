@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import InputError, shown
 
-__all__ = ["apply_template", "render_inputs", "template_fields"]
+__all__ = ["apply_template", "pair_items", "render_inputs", "template_fields"]
 
 
 def template_fields(template: str) -> list[str]:
@@ -22,6 +22,22 @@ def template_fields(template: str) -> list[str]:
     except ValueError as err:
         raise InputError(f"invalid input template {template!r}: {err}") from None
     return [name for _, name, _, _ in parsed if name is not None]
+
+
+def pair_items(template: str, texts: Sequence[str], pairs: Sequence[str]) -> list[dict[str, str]]:
+    """Texts and second texts as inputs of ``template``: its first field takes the text, its
+    second the pair (as training renders them).
+
+    >>> pair_items("Q: {q} A: {a}", ["why?"], ["because"])
+    [{'q': 'why?', 'a': 'because'}]
+    """
+    fields = list(dict.fromkeys(template_fields(template)))
+    if len(fields) < 2:
+        raise InputError(
+            f"the input template {template!r} has one field: it takes no second text; drop "
+            "the text pair column (text_pair_column, --text-pair-column)"
+        )
+    return [{fields[0]: t, fields[1]: p} for t, p in zip(texts, pairs, strict=True)]
 
 
 def apply_template(template: str | None, item: Any, position: int = 0) -> str:

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..folder import atomic_folder, write_json
+from ..folder import atomic_folder, resolve_adapter, write_json
 from ..inference.batching import empty_token_id, pad, tokenize
 from .format import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, MODEL_FILE
 from .merge import MergedClassifier, merge_for_export
+from .output import EXPORT_FILES, check_export_output
 
 __all__ = ["EXPORTERS", "export_onnx", "require_export_deps"]
 
@@ -113,17 +114,26 @@ def export_onnx(
     calibration_texts: list[str] | None = None,
     exporter: str = "torchscript",
     overwrite: bool = False,
+    calibration: str | None = None,
+    calibration_size: int = 256,
 ) -> Path:
     """Export any phalanx adapter folder to ``output`` (model.onnx, tokenizer, metadata).
 
     Args:
-        adapter: the adapter folder (SpaRTA, head, LoRA, IA3, full, P-tuning, prompt tuning).
-        output: the export folder to write (refused when not empty unless ``overwrite``).
+        adapter: the adapter folder (SpaRTA, head, LoRA, IA3, full, P-tuning, prompt tuning),
+            or a run folder holding one.
+        output: the export folder to write (refused when not empty unless ``overwrite``,
+            which replaces only ``EXPORT_FILES`` there; refused when it is, holds or lies
+            inside the adapter or a local base model folder).
         opset: ONNX opset version (14 or newer).
         quantize: None (fp32), ``"int8"`` = ``"int8-token"`` (per-token activation scales,
             outlier channels from ``calibration_texts`` or random words; closest to fp32),
             ``"int8-dynamic"`` (fastest) or ``"int8-static"`` (needs ``calibration_texts``).
         exporter: ``"torchscript"`` (default) or ``"dynamo"`` (needs onnxscript).
+        calibration: a dataset (file, folder, built-in) whose texts calibrate int8 when no
+            ``calibration_texts`` are given: ``calibration_size`` of them, from the column
+            the adapter was trained on (``phalanx.export.calibration.calibration_texts``
+            reads other columns).
 
     Example:
         >>> export_onnx("runs/demo/adapter", "runs/demo/int8", quantize="int8")  # doctest: +SKIP
@@ -135,15 +145,21 @@ def export_onnx(
         raise ValueError(f"exporter {exporter!r} is unknown; choose one of {EXPORTERS}")
     if not isinstance(opset, int) or opset < 14:
         raise ValueError(f"opset {opset!r} is too old; use 14 or newer (default 17)")
+    adapter = resolve_adapter(adapter, "export_onnx")
     mode = normalize_mode(quantize)
+    if mode and calibration and not calibration_texts:
+        from .calibration import calibration_texts as read_calibration
+
+        calibration_texts = read_calibration(adapter, calibration, calibration_size)
     if mode == "int8-static" and not calibration_texts:
         raise ValueError(
             "static int8 quantization needs calibration texts (--calibration DATA); "
             "or use dynamic quantization (--quantize int8)"
         )
+    check_export_output(output, adapter, overwrite)
     merged = merge_for_export(adapter)
     clf = merged.classifier
-    with atomic_folder(output, overwrite=overwrite) as tmp:
+    with atomic_folder(output, overwrite=overwrite, owned=EXPORT_FILES) as tmp:
         model_file = tmp / MODEL_FILE
         first_token = _torch_export(merged, model_file, opset, exporter)
         diff = check_parity(merged, model_file, clf.max_length)
@@ -206,7 +222,10 @@ def _metadata(
             "base_model": getattr(clf, "base_model_name", None),
             "metrics": meta.get("metrics"),
         },
-        # phalanx evaluate reads the training run's columns and splits from here
+        # phalanx evaluate / classify read the training run's columns and splits from here
         "training": meta.get("training") or {},
+        "dataset": {
+            k: v for k, v in (meta.get("dataset") or {}).items() if k in ("source", "columns")
+        },
         "phalanx_version": __version__,
     }

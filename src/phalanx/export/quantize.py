@@ -153,8 +153,10 @@ def quantize_export(
     """
     from ..folder import atomic_folder, write_json
     from .format import META_FILE, read_export_meta
+    from .output import EXPORT_FILES, check_export_output
 
     meta = read_export_meta(export_dir)
+    check_export_output(output, export_dir, overwrite, "input export")
     if meta.get("quantization"):
         raise ValueError(
             f"{export_dir} is already quantized ({meta['quantization']}); quantize an fp32 export"
@@ -165,7 +167,7 @@ def quantize_export(
     from transformers import AutoTokenizer
 
     src = Path(export_dir)
-    with atomic_folder(output, overwrite=overwrite) as tmp:
+    with atomic_folder(output, overwrite=overwrite, owned=EXPORT_FILES) as tmp:
         for f in src.iterdir():
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)

@@ -16,14 +16,34 @@ from typing import Any
 import numpy as np
 
 from ..data.templates import render_inputs
-from ..inference.batching import empty_token_id, length_batches, run_in_batches, tokenize
-from .format import is_export, read_export_meta
+from ..errors import InputError, first_line
+from ..folder import resolve_folder
+from ..inference.batching import (
+    check_scores,
+    empty_token_id,
+    length_batches,
+    run_in_batches,
+    tokenize,
+)
+from ..inference.records import check_top_k, prediction_records, ranked
+from .format import REEXPORT, read_export_meta
 
 __all__ = ["TASKS", "Pipeline"]
 
 log = logging.getLogger(__name__)
 
-TASKS = ("text-classification", "sentiment-analysis")
+TASKS = ("text-classification", "sentiment-analysis", "text_classification")
+"""Task names ``Pipeline.create`` takes: transformers' two and DeepSparse's."""
+
+
+class _Unset:
+    """``Pipeline.__call__`` without ``top_k``: phalanx's record per input."""
+
+    def __repr__(self) -> str:
+        return "unset"
+
+
+_RECORD: Any = _Unset()
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -49,6 +69,8 @@ class Pipeline:
         >>> pipe = Pipeline.create(model_path="runs/demo/onnx-int8")  # doctest: +SKIP
         >>> pipe("a charming journey")  # doctest: +SKIP
         {'label': 'positive', 'score': 0.97, 'probabilities': {'negative': 0.03, 'positive': 0.97}}
+        >>> pipe("a charming journey", top_k=None)  # transformers' shape  # doctest: +SKIP
+        [{'label': 'positive', 'score': 0.97}, {'label': 'negative', 'score': 0.03}]
     """
 
     def __init__(
@@ -93,14 +115,14 @@ class Pipeline:
         max_length: int | None = None,
         device: str = "cpu",
     ) -> Pipeline:
-        """A pipeline for ``model_path``: an export folder (ONNX Runtime) or an adapter
-        folder (PyTorch through ``phalanx.load_classifier``).
+        """A pipeline for ``model_path``: an export folder (ONNX Runtime), an adapter folder
+        or a run folder holding ``adapter/`` (PyTorch through ``phalanx.load_classifier``).
 
         ``num_threads``: intra-op threads (None: the runtime's default, one per core);
         ``max_length``: truncate shorter than the model's saved limit.
         """
         if task not in TASKS:
-            raise ValueError(f"task {task!r} is not supported; choose one of {', '.join(TASKS)}")
+            raise InputError(f"task {task!r} is not supported; choose one of {', '.join(TASKS)}")
         if model_path is None:
             raise ValueError("give model_path: an export folder or an adapter folder")
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
@@ -111,9 +133,10 @@ class Pipeline:
         if not path.is_dir():
             raise FileNotFoundError(f"model_path {str(path)!r} is not a folder")
         opts = {"batch_size": batch_size, "sequence_length": sequence_length}
-        if is_export(path):
-            return cls._onnx(path, num_threads, max_length, opts)
-        return cls._torch(path, num_threads, max_length, device, opts)
+        found = resolve_folder(path)  # an adapter, a run's adapter/ or an export
+        if found.kind == "export":
+            return cls._onnx(found.path, num_threads, max_length, opts)
+        return cls._torch(found.path, num_threads, max_length, device, opts)
 
     @classmethod
     def _onnx(cls, path: Path, threads: int | None, max_length: int | None, opts) -> Pipeline:
@@ -129,10 +152,20 @@ class Pipeline:
         if threads:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            str(path / meta["model_file"]), so, providers=["CPUExecutionProvider"]
-        )
-        tok = AutoTokenizer.from_pretrained(str(path), padding_side=meta["padding_side"])
+        model_file = path / meta["model_file"]
+        try:
+            session = ort.InferenceSession(str(model_file), so, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime's own types: InvalidProtobuf, Fail, ...
+            raise InputError(
+                f"{model_file} is not an ONNX model onnxruntime can load ({first_line(err)}): it "
+                f"was cut short or garbled; {REEXPORT}"
+            ) from None
+        try:
+            tok = AutoTokenizer.from_pretrained(str(path), padding_side=meta["padding_side"])
+        except Exception as err:  # tokenizers and transformers raise many types
+            raise InputError(
+                f"{path}: its tokenizer files cannot be read ({first_line(err)}); {REEXPORT}"
+            ) from None
 
         def run(batch: dict[str, np.ndarray]) -> np.ndarray:
             return session.run(["logits"], batch)[0]
@@ -213,7 +246,7 @@ class Pipeline:
         if not rendered:
             return np.empty((0, len(self.labels)), dtype=np.float32)
         ids = tokenize(self.tokenizer, rendered, self.max_length, empty_id=self.empty_id)
-        return run_in_batches(
+        logits = run_in_batches(
             {"input_ids": ids["input_ids"]},
             self._run,
             pad_id=self.pad_id,
@@ -222,25 +255,29 @@ class Pipeline:
             buckets=self.sequence_length,
             return_tensors="np",
         ).astype(np.float32, copy=False)
+        fix = REEXPORT if self.backend == "onnxruntime" else "re-train or re-save the adapter"
+        return check_scores(logits, f"model {self.model_path}", fix)
 
     def classify(self, texts: Any) -> np.ndarray:
         """Class probabilities, numpy float32 [N, C]; column i is ``id2label[i]``."""
         return _softmax(self.logits(texts))
 
-    def __call__(self, inputs: Any) -> dict[str, Any] | list[dict[str, Any]]:
-        """One dict for a str (or a dict of template fields), a list of dicts for a list:
-        ``{"label": str, "score": float, "probabilities": {label: float, ...}}``.
+    def __call__(self, inputs: Any, *, top_k: Any = _RECORD) -> Any:
+        """One record for a str (or a dict of template fields), a list of them for a list:
+        ``{"label": str, "score": float, "probabilities": {label: float, ...}}``
+        (``phalanx.inference.records``; the same as the HTTP API and ``classify --json``).
+
+        ``top_k`` gives transformers' shape instead: per input a list of
+        ``{"label": str, "score": float}``, best first, the ``top_k`` most likely labels
+        (None: every label).
+
+        >>> pipe(["a charming journey"], top_k=1)  # doctest: +SKIP
+        [[{'label': 'positive', 'score': 0.97}]]
         """
+        rank = top_k is not _RECORD
+        if rank:
+            check_top_k(top_k)  # before any work
         single = isinstance(inputs, (str, Mapping))
-        probs = self.classify([inputs] if single else inputs)
-        results = []
-        for row in probs.tolist():
-            best = max(range(len(row)), key=row.__getitem__)
-            results.append(
-                {
-                    "label": self.labels[best],
-                    "score": row[best],
-                    "probabilities": dict(zip(self.labels, row, strict=True)),
-                }
-            )
+        records = prediction_records(self.classify([inputs] if single else inputs), self.labels)
+        results = [ranked(r, top_k) for r in records] if rank else records
         return results[0] if single else results

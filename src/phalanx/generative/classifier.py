@@ -10,6 +10,7 @@ import torch
 from ..data.templates import render_inputs
 from ..folder import META_FILE
 from ..inference.classifier import TextClassifier
+from ..validation import check_int_range
 from .scorer import LabelScorer, generative_method, load_lm
 
 __all__ = ["GenerativeClassifier"]
@@ -53,14 +54,17 @@ class GenerativeClassifier(TextClassifier):
 
     @torch.inference_mode()
     def generate(self, texts: Any, max_new_tokens: int | None = None) -> list[str]:
-        """Free (greedy) generation for each input, decoded."""
+        """Free (greedy) generation for each input, decoded (``max_new_tokens``: the model's
+        generation default when None)."""
+        if max_new_tokens is not None:
+            check_int_range("max_new_tokens", max_new_tokens)
         rendered = render_inputs(self.template, texts)
         if not rendered:
             return []
         enc = self.tokenizer(
             rendered, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
         ).to(self.device)
-        kwargs = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+        kwargs = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
         out = self.model.generate(enc["input_ids"], enc["attention_mask"], **kwargs)
         if not self.model.seq2seq:
             out = out[:, enc["input_ids"].shape[1] :]

@@ -24,8 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelOutputError
+
 __all__ = [
     "CPU_TOKEN_BUDGET",
+    "check_scores",
     "empty_token_id",
     "length_batches",
     "pad",
@@ -197,3 +200,20 @@ def run_in_batches(
             )
         out[rows] = result
     return out
+
+
+def check_scores(
+    scores: Any, model: str, fix: str = "re-train or re-save the adapter, or load it in float32"
+) -> Any:
+    """``scores`` ([N, C] logits, torch or numpy) when every one is finite, else
+    ModelOutputError naming ``model``, the first input whose scores are NaN / inf and ``fix``:
+    a NaN is never turned into a label."""
+    array = scores if isinstance(scores, np.ndarray) else scores.detach().float().cpu().numpy()
+    finite = np.isfinite(array)
+    if finite.all():
+        return scores
+    row = int(np.argwhere(~finite)[0][0])
+    raise ModelOutputError(
+        f"{model} gave scores that are not finite (NaN or inf) for input {row}: the model is "
+        f"broken (its weights, or a dtype that overflows), not the input; {fix}"
+    )

@@ -13,10 +13,14 @@ from typing import Any
 
 import torch
 
+from ..data.labels import label_ids
 from ..data.templates import render_inputs
+from ..errors import InputError
 from ..models.loading import default_max_length
-from .batching import run_in_batches, token_budget, tokenize
+from ..validation import check_int_range
+from .batching import check_scores, run_in_batches, token_budget, tokenize
 from .metrics import Evaluation, evaluation_from_logits
+from .records import prediction_records
 
 __all__ = ["TextClassifier", "load_classifier"]
 
@@ -62,7 +66,7 @@ class TextClassifier:
         """Load the adapter folder ``adapter`` for inference.
 
         Args:
-            adapter: the adapter folder.
+            adapter: the adapter folder (or a run folder holding ``adapter/``).
             model: an already loaded base (or another classifier) to share instead of
                 loading the base again, where the method allows it.
             device: ``"cpu"``, ``"cuda"``, ``"cuda:0"``, ...
@@ -72,16 +76,22 @@ class TextClassifier:
             batch_size: sentences per forward pass.
             meta: the folder's already parsed ``phalanx.json`` (read from the folder if None).
         """
-        from ..folder import base_model_of, has_tokenizer, labels_of, read_meta
+        from ..folder import (
+            META_FILE,
+            base_model_of,
+            check_meta,
+            has_tokenizer,
+            labels_of,
+            read_meta,
+            resolve_adapter,
+        )
         from ..models.loading import load_tokenizer
         from ..registry import method_for_folder
 
-        path = Path(adapter)
-        if not path.is_dir():
-            raise FileNotFoundError(f"adapter folder {path} does not exist")
-        self.adapter = str(adapter)
+        path = resolve_adapter(adapter)  # a run folder's adapter/ too
+        self.adapter = str(path)
         self.batch_size = batch_size
-        self.meta = read_meta(path) if meta is None else meta
+        self.meta = read_meta(path) if meta is None else check_meta(meta, path / META_FILE)
         self.method = method_for_folder(path, self.meta).name
         self.base_model_name = base_model_of(path, self.meta) or str(path)
         labels = labels_of(path, self.meta) or ["LABEL_0", "LABEL_1"]  # peft's default
@@ -126,6 +136,8 @@ class TextClassifier:
         """Template and max length: the caller's, else the adapter's, else the model's."""
         self.meta = meta
         self.template = template if template is not None else meta.get("input_template")
+        if max_length is not None:
+            check_int_range("max_length", max_length)
         self.max_length = int(
             max_length or meta.get("max_length") or default_max_length(self.tokenizer, model)
         )
@@ -192,7 +204,7 @@ class TextClassifier:
             batch = {k: v.to(self.device) for k, v in batch.items()}
             return self.model(**batch).logits.float().cpu()
 
-        return run_in_batches(
+        logits = run_in_batches(
             columns,
             forward,
             pad_id=self.tokenizer.pad_token_id,
@@ -200,6 +212,7 @@ class TextClassifier:
             batch_size=bs,
             max_tokens=token_budget(self.device, self.max_batch_tokens),
         )
+        return check_scores(logits, f"adapter {self.adapter}")
 
     def classify(self, texts: Any, batch_size: int | None = None) -> torch.Tensor:
         """Class probabilities [N, C]; column i is ``id2label[str(i)]``.
@@ -218,52 +231,105 @@ class TextClassifier:
     predict = decide_class
     predict_proba = classify
 
+    def predict_records(self, texts: Any, batch_size: int | None = None) -> list[dict[str, Any]]:
+        """One record per input, as ``Pipeline``, the HTTP API and ``classify --json`` give:
+        ``{"label": str, "score": float, "probabilities": {label: float, ...}}``.
+
+        >>> clf.predict_records(["It was a bad movie."])  # doctest: +SKIP
+        [{'label': 'negative', 'score': 0.972, 'probabilities': {'negative': 0.972, ...}}]
+        """
+        return prediction_records(self.classify(texts, batch_size), self.labels)
+
     def _label_ids(self, labels: Sequence[Any]) -> torch.Tensor:
-        label2id = {v: int(k) for k, v in self.id2label.items()}
-        out = []
-        for i, lab in enumerate(labels):
-            if isinstance(lab, str) and lab in label2id:
-                out.append(label2id[lab])
-            elif isinstance(lab, int) and not isinstance(lab, bool) and 0 <= lab < self.num_labels:
-                out.append(lab)
-            elif hasattr(lab, "item") and 0 <= int(lab.item()) < self.num_labels:
-                out.append(int(lab.item()))
-            else:
-                raise ValueError(
-                    f"label {i} ({lab!r}) is not in the label set: ids 0..{self.num_labels - 1} "
-                    f"or names {self.labels}"
-                )
-        return torch.tensor(out, dtype=torch.long)
+        """Class ids of ``labels`` by the one label rule (``phalanx.data.labels.label_ids``):
+        a value equal to a label name (as text: ``1`` and ``"1"`` are the name "1") is that
+        class; an integer is a class id only when no label name is a number."""
+        return torch.tensor(label_ids(labels, self.labels), dtype=torch.long)
 
     def evaluate(
         self, texts: Any, labels: Sequence[Any], batch_size: int | None = None
     ) -> Evaluation:
         """Loss (mean cross-entropy from log-softmax, always finite), accuracy, confusion
-        matrix, balanced accuracy, MCC, F1 (binary) and macro-F1.
+        matrix, balanced accuracy, MCC, F1 (binary), macro-F1 and the per-class report.
 
-        The result is a dict that prints in peft-sparta's layout.
+        ``labels`` are label names (``1`` and ``"1"`` both name the label "1") or, when no
+        label name is a number, class ids. The result is a dict (one snake_case key per
+        metric) that prints in peft-sparta's layout, then the per-class table.
         """
         rendered = render_inputs(self.template, texts)
         if len(rendered) != len(labels):
-            raise ValueError(f"{len(rendered)} texts but {len(labels)} labels")
+            raise InputError(f"{len(rendered)} texts but {len(labels)} labels")
         if not rendered:
-            raise ValueError("evaluate needs at least one labelled text")
+            raise InputError("evaluate needs at least one labelled text")
         y = self._label_ids(labels)  # a bad label fails before the forward passes
-        return evaluation_from_logits(self._logits(rendered, batch_size), y)
+        return evaluation_from_logits(self._logits(rendered, batch_size), y, self.labels)
+
+    # -- a user's files (columns default to the training run's: phalanx.inference.files)
+    def classify_file(self, path: str | Path, batch_size: int | None = None, **columns: Any):
+        """Class probabilities [N, C] of every row of a data file (csv, tsv, json, jsonl,
+        parquet). ``text_column`` / ``text_pair_column`` default to the training run's.
+
+        >>> clf.classify_file("new.csv")  # doctest: +SKIP
+        tensor([[0.9720, 0.0280], ...])
+        """
+        from .files import classify_inputs, file_inputs
+
+        return classify_inputs(self, file_inputs(self, path, **columns), batch_size)
+
+    def evaluate_dataset(self, dataset: str, **options: Any) -> Evaluation:
+        """The metrics of ``evaluate`` on a labelled dataset: a file (every row, unless
+        ``split=``), a folder of split files or a built-in (its ``test`` split).
+
+        Options (``phalanx.inference.files.evaluate_dataset``): ``split``, ``text_column``,
+        ``text_pair_column``, ``label_column`` (default: the training run's columns),
+        ``limit``, ``batch_size``. Fewer than 30 examples log a warning.
+
+        >>> print(clf.evaluate_dataset("other.csv"))  # doctest: +SKIP
+        """
+        from .files import evaluate_dataset
+
+        return evaluate_dataset(self, dataset, **options)
 
 
 def load_classifier(path: str | Path, **kwargs: Any) -> TextClassifier:
-    """Load any phalanx (or peft-sparta) adapter folder as a classifier.
+    """Load a model folder as a classifier: an adapter folder (phalanx or peft-sparta), a
+    run folder (its ``adapter/``) or an export folder (ONNX Runtime, on the CPU).
 
-    The registry picks the loader (the folder's method, or its task's classifier); keyword
-    arguments are ``TextClassifier``'s.
+    The registry picks an adapter's loader (the folder's method, or its task's classifier);
+    keyword arguments are ``TextClassifier``'s (an export takes ``batch_size``,
+    ``max_length`` and ``num_threads``).
 
     >>> clf = load_classifier("runs/sparta-minilm")  # doctest: +SKIP
     >>> clf.decide_class(["a charming journey"])  # doctest: +SKIP
     ['positive']
     """
-    from ..folder import read_meta
+    from ..folder import read_meta, resolve_folder
     from ..registry import classifier_loader
 
-    meta = read_meta(path)
-    return classifier_loader(Path(path), meta)(path, meta=meta, **kwargs)
+    found = resolve_folder(path)
+    if found.kind == "export":
+        return _export_classifier(found.path, kwargs)
+    meta = read_meta(found.path)
+    return classifier_loader(found.path, meta)(found.path, meta=meta, **kwargs)
+
+
+_EXPORT_OPTIONS = ("batch_size", "max_length", "num_threads")
+
+
+def _export_classifier(path: Path, kwargs: dict[str, Any]) -> TextClassifier:
+    """An export folder as a classifier, refusing options that do not apply to it."""
+    from ..registry import export_loader  # exports build on this module: no import here
+
+    device = kwargs.pop("device", None) or "cpu"
+    if str(device) != "cpu":
+        raise InputError(
+            f"{path} is an ONNX export: it runs on cpu (ONNX Runtime), not {device}; drop "
+            "device= (--device)"
+        )
+    unused = sorted(k for k, v in kwargs.items() if k not in _EXPORT_OPTIONS and v is not None)
+    if unused:
+        raise InputError(
+            f"{path} is an ONNX export: {', '.join(unused)} do not apply to it (it takes "
+            f"{', '.join(_EXPORT_OPTIONS)}); load the adapter it came from for those"
+        )
+    return export_loader()(path, **{k: v for k, v in kwargs.items() if v is not None})

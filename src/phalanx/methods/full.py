@@ -14,11 +14,16 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
+from ..errors import InputError, first_line
 from ..folder import (
+    CONFIG_FILE,
+    META_FILE,
     MODEL_WEIGHTS_FILE,
     PRUNING_FILE,
+    REPAIR,
     adapter_meta,
     atomic_folder,
+    check_finite,
     write_json,
     write_meta,
 )
@@ -132,15 +137,29 @@ class FullClassifier(TextClassifier):
     def _load(self, path: Path, model: Any, *, device: str | torch.device, dtype: Any) -> Any:
         from transformers import AutoModelForSequenceClassification
 
+        from ..models.pruned import check_model_files, load_pruned
+
         if model is not None:
             raise ValueError("a fully fine-tuned model has no base to share; drop model=")
         if (path / PRUNING_FILE).is_file():  # heads / neurons removed by phalanx.compress
-            from ..models.pruned import load_pruned
-
             model = load_pruned(path, dtype=resolve_dtype(dtype, device))
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=resolve_dtype(dtype, device)
+            check_model_files(path)
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    path, dtype=resolve_dtype(dtype, device)
+                )
+            except (OSError, RuntimeError, ValueError) as err:  # what transformers raises
+                raise InputError(
+                    f"{path}: transformers cannot load the model ({first_line(err)}); {REPAIR}"
+                ) from None
+            weights = path / MODEL_WEIGHTS_FILE
+            check_finite(model.state_dict().items(), weights if weights.is_file() else path)
+        labels = self.meta.get("labels")
+        if labels and len(labels) != model.config.num_labels:
+            raise InputError(
+                f"{path / META_FILE} lists {len(labels)} labels but {path / CONFIG_FILE} has "
+                f"{model.config.num_labels}; {REPAIR}"
             )
         return model.to(device)
 

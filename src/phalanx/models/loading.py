@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..assets import resolve_model
+from ..errors import shown
 from ..folder import META_FILE, PRUNING_FILE, TOKENIZER_CONFIG_FILE, base_model_of
 from .archs import arch_spec
 
@@ -54,7 +57,15 @@ def load_base_classifier(
     device: str | torch.device = "cpu",
     **kwargs: Any,
 ):
-    """``AutoModelForSequenceClassification`` with the given labels (the head is new)."""
+    """``AutoModelForSequenceClassification`` with the given labels (the head is new).
+
+    Every caller replaces the head right away: training trains it, an adapter brings its
+    own. So transformers' load report on the head's weights (missing from a base checkpoint,
+    or of another label count: "newly initialized ... consider training") is not shown; a
+    report on weights outside the head still is, as a warning of phalanx's own. A fine-tuned
+    model whose head must come from its checkpoint is loaded elsewhere (``methods/full.py``,
+    a distillation teacher) and keeps transformers' report.
+    """
     from transformers import AutoModelForSequenceClassification
 
     id2label = {int(k): v for k, v in id2label.items()}
@@ -68,16 +79,76 @@ def load_base_classifier(
     # a base whose checkpoint already has a head of another label count gets a fresh head
     # (the adapter or the trainer sets it) instead of a size-mismatch error
     kwargs.setdefault("ignore_mismatched_sizes", True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path,
-        num_labels=len(id2label),
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-        dtype=resolve_dtype(dtype, device),
-        **kwargs,
-    )
+    with _load_report_held():
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=len(id2label),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
+            dtype=resolve_dtype(dtype, device),
+            output_loading_info=True,
+            **kwargs,
+        )
+    _report_beyond_head(model, info, name_or_path)
     model.config.problem_type = "single_label_classification"
     return model.to(device)
+
+
+class _HoldLoadReport(logging.Filter):
+    """Keeps transformers' "LOAD REPORT" records back (``held``); lets the rest through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in str(record.msg):
+            self.held.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _load_report_held() -> Iterator[None]:
+    """Hold transformers' load report back while loading; a load that fails gets it back
+    (its error points to "the above report")."""
+    hf_log = logging.getLogger("transformers.modeling_utils")
+    hold = _HoldLoadReport()
+    hf_log.addFilter(hold)
+    try:
+        yield
+    except BaseException:
+        hf_log.removeFilter(hold)
+        for record in hold.held:
+            hf_log.handle(record)
+        raise
+    finally:
+        hf_log.removeFilter(hold)
+
+
+def _report_beyond_head(model: Any, info: dict[str, Any], source: str) -> None:
+    """Warn about weights outside the head that the checkpoint lacked or had in another shape
+    (newly initialized: not the model meant?); the head's are expected."""
+    try:
+        head = arch_spec(model).head
+    except ValueError:  # no head phalanx can name: report every key
+        head = ()
+
+    def in_head(key: str) -> bool:
+        return any(key == h or key.startswith(f"{h}.") for h in head)
+
+    fresh = sorted(info.get("missing_keys", ()))
+    fresh += sorted(k[0] for k in info.get("mismatched_keys", ()))
+    beyond = [k for k in fresh if not in_head(k)]
+    log.debug("%s: new classification head %s", source, [k for k in fresh if in_head(k)])
+    if beyond:
+        log.warning(
+            "%s: %d weights outside the classification head are not in its checkpoint (or "
+            "have another shape) and were newly initialized: %s; is it the model you meant?",
+            source,
+            len(beyond),
+            shown(beyond),
+        )
 
 
 _TOKENIZER_FILES = (

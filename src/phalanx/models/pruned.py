@@ -20,12 +20,26 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..folder import MODEL_WEIGHTS_FILE, PRUNING_FILE, read_json
+from ..errors import first_line
+from ..folder import (
+    CONFIG_FILE,
+    MODEL_WEIGHTS_FILE,
+    PRUNING_FILE,
+    REPAIR,
+    check_finite,
+    check_head_rows,
+    read_config,
+    read_json,
+    read_tensors,
+    tensor_header,
+)
+from .archs import ARCHS
 from .blocks import cut_heads, cut_neurons, layers_of
 
 __all__ = [
     "PRUNING_FILE",
     "PRUNING_FORMAT_VERSION",
+    "check_model_files",
     "is_pruned",
     "load_pruned",
     "pruning_record",
@@ -91,6 +105,20 @@ def read_pruning(folder: str | Path) -> dict[str, Any]:
     return record
 
 
+def check_model_files(path: Path) -> None:
+    """A transformers model folder's ``config.json`` and weight headers readable, and its
+    final head with one row per label (no tensor data is read)."""
+    config = read_config(path)
+    if not config:
+        raise FileNotFoundError(f"model folder {path} has no {CONFIG_FILE}")
+    spec = ARCHS.get(config.get("model_type") or "")
+    labels = len(config.get("id2label") or {}) or config.get("num_labels")
+    for weights in sorted(path.glob("*.safetensors")):
+        shapes = {n: shape for n, (shape, _) in tensor_header(weights).items()}
+        if spec is not None and labels:
+            check_head_rows(shapes, spec.main_head, labels, weights, path / CONFIG_FILE)
+
+
 def load_pruned(
     folder: str | Path,
     *,
@@ -102,7 +130,6 @@ def load_pruned(
 
     ``id2label`` renames the labels (their number must match the saved head).
     """
-    from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     folder = Path(folder)
@@ -110,6 +137,7 @@ def load_pruned(
     weights = folder / MODEL_WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{folder} has {PRUNING_FILE} but no {MODEL_WEIGHTS_FILE}")
+    check_model_files(folder)
     config = AutoConfig.from_pretrained(folder)
     if id2label is not None:
         saved = config.num_labels
@@ -122,11 +150,14 @@ def load_pruned(
         config.label2id = {v: k for k, v in config.id2label.items()}
     model = AutoModelForSequenceClassification.from_config(config)
     shrink_to(model, record)
-    state = load_file(str(weights))
+    state = read_tensors(weights)
+    check_finite(state.items(), weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ValueError(f"{weights} does not match {PRUNING_FILE}: {err}") from err
+        raise ValueError(
+            f"{weights} does not match {PRUNING_FILE} ({first_line(err)}); {REPAIR}"
+        ) from err
     if dtype is None:
         dtype = next(t.dtype for t in state.values() if t.is_floating_point())
     return model.to(device=device, dtype=dtype).eval()

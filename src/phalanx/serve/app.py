@@ -3,7 +3,9 @@
 Errors are JSON objects with an ``error`` message (and the ``limit`` or ``known_models``
 that explain it): 401 without the API key, 404 for an unknown model, 413 past a size limit,
 422 for malformed JSON / wrong types / empty lists / inputs that do not fit the template,
-503 when the queue is full, 504 when a result takes longer than ``timeout_s``.
+503 when the queue is full, 504 when a result takes longer than ``timeout_s``, and 500 with
+the ``model`` named when a model gives scores that are not finite (NaN / inf): that is a
+broken model (its weights or dtype), not a bad request, so it is never turned into a label.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..errors import ModelOutputError
+from ..inference.records import prediction_records
 from .batching import MicroBatcher, QueueFullError
 from .config import ServeConfig
 from .metrics import ServeMetrics
@@ -47,14 +51,25 @@ class ClassifyRequest(BaseModel):
 
 
 class Prediction(BaseModel):
-    label: str
-    probabilities: dict[str, float]
+    """One text's prediction: the record of ``Pipeline``, ``classify --json`` and
+    ``TextClassifier.predict_records`` (``phalanx.inference.records``)."""
+
+    label: str = Field(description="The most likely label.", examples=["positive"])
+    score: float = Field(description="Its probability: probabilities[label].", examples=[0.97])
+    probabilities: dict[str, float] = Field(
+        description="Every label's probability, in the model's label order (they sum to 1).",
+        examples=[{"negative": 0.03, "positive": 0.97}],
+    )
 
 
 class ClassifyResponse(BaseModel):
-    model: str
-    labels: list[str]
-    results: list[Prediction]
+    """The model that answered, its labels, and one prediction per text in input order."""
+
+    model: str = Field(description="The model's name (see /v1/models).", examples=["pos"])
+    labels: list[str] = Field(
+        description="The model's labels, in order.", examples=[["negative", "positive"]]
+    )
+    results: list[Prediction] = Field(description="One prediction per text, in input order.")
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -160,7 +175,7 @@ def _add_classify(
 ) -> None:
     @app.post("/v1/classify", response_model=ClassifyResponse)
     async def classify(body: ClassifyRequest):
-        """Labels and per-class probabilities of each text, in input order."""
+        """Each text's label, its score and every label's probability, in input order."""
         model, refusal = _accept(body, registry, config)
         if refusal is not None:
             return refusal
@@ -172,16 +187,12 @@ def _add_classify(
             return _error(503, f"server busy: {err}; retry later", limit="max_queue")
         except TimeoutError:
             return _error(504, f"no result within timeout_s={config.timeout_s:g} s")
-        labels = model.labels
-        results = [
-            {
-                "label": labels[int(row.argmax())],
-                "probabilities": {lab: float(p) for lab, p in zip(labels, row, strict=True)},
-            }
-            for row in probs
-        ]
+        except ModelOutputError as err:  # the model is broken, not the request
+            log.error("model %s: %s", model.name, err)
+            return _error(500, f"model {model.name!r} is broken: {err}", model=model.name)
+        results = prediction_records(probs, model.labels)
         # a Response skips FastAPI re-validating the dict against ClassifyResponse (docs only)
-        return JSONResponse({"model": model.name, "labels": labels, "results": results})
+        return JSONResponse({"model": model.name, "labels": model.labels, "results": results})
 
 
 def _accept(

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data.templates import render_inputs
+from ..folder import resolve_folder
 
 __all__ = ["ModelRegistry", "ServedModel", "parse_model_spec", "resident_bytes"]
 
@@ -79,20 +80,6 @@ def parse_model_spec(spec: str) -> tuple[str, Path]:
         name = p.parent.name if p.name == "adapter" and p.parent.name else p.name
         name = re.sub(r"[^A-Za-z0-9._-]", "-", name)[:64] or "model"
     return name, p
-
-
-def _is_export(path: Path) -> bool:
-    try:
-        from ..export import is_export
-    except ImportError:  # phalanx.export missing or its runtime not installed
-        return False
-    return bool(is_export(path))
-
-
-def _adapter_folder(path: Path) -> Path:
-    from ..folder import resolve_adapter
-
-    return resolve_adapter(str(path))
 
 
 class ModelRegistry:
@@ -156,10 +143,11 @@ class ModelRegistry:
             name, path = parse_model_spec(spec)
             if not path.exists():
                 raise FileNotFoundError(f"model folder {str(path)!r} does not exist")
-            if _is_export(path):
-                reg.add(_load_export(name, path, batch_size))
+            found = resolve_folder(path)  # an adapter, a run's adapter/ or an export
+            if found.kind == "export":
+                reg.add(_load_export(name, found.path, batch_size))
                 continue
-            folder = _adapter_folder(path)
+            folder = found.path
             clf, group = shared.load(folder)
             clf.batch_size = batch_size
             kind = clf.method

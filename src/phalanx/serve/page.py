@@ -1,4 +1,4 @@
-"""The page at ``/``: type sentences, see each one's label and a bar per class probability.
+"""The page at ``/``: type sentences, see each one's label, its score and a bar per class.
 
 Plain HTML and JavaScript (no build step, nothing fetched from elsewhere); results are
 written with ``textContent`` so user text never becomes markup.
@@ -25,6 +25,7 @@ PAGE_HTML = """<!doctype html>
   .result { border-top: 1px solid #ddd; padding: .6rem 0; }
   .text { margin-bottom: .3rem; }
   .label { font-weight: 600; }
+  .score { color: #666; }
   .bar-row { display: grid; grid-template-columns: 8rem 1fr 4rem; gap: .5rem;
              align-items: center; font-size: .9rem; }
   .track { background: #eee; height: .8rem; border-radius: .4rem; overflow: hidden; }
@@ -79,7 +80,11 @@ function render(texts, data) {
     const label = document.createElement("span");
     label.className = "label";
     label.textContent = res.label;
-    text.append(label, " \\u2014 ", texts[i]);
+    const score = document.createElement("span");
+    score.className = "score";
+    score.dataset.score = String(res.score);
+    score.textContent = " " + (100 * res.score).toFixed(1) + "%";
+    text.append(label, score, " \\u2014 ", texts[i]);
     div.appendChild(text);
     for (const name of data.labels) {
       const p = res.probabilities[name];

@@ -55,7 +55,9 @@ class TrainConfig:
     label_column: str = "label"
     """Column holding the label (integers or strings)."""
     label_names: list[str] | None = None
-    """Names of the classes in id order (default: inferred from the data)."""
+    """Names of the classes in id order (default: inferred from the data). A data label
+    equal to a name (as text: 1 and "1" alike) is that class; an integer label is read as a
+    class id only when no name matches it and no name is a number."""
     validation_fraction: float = 0.1
     """Share of train carved out for validation when the data has no validation split."""
     test_fraction: float = 0.1
@@ -119,7 +121,8 @@ class TrainConfig:
     logging_steps: int = 50
     """Log the training loss every this many steps."""
     progress: bool = True
-    """Show a progress bar."""
+    """Show training progress on stderr: a bar on a terminal, else a line every logging_steps
+    (through the phalanx.train logger, at INFO)."""
 
     def __post_init__(self) -> None:
         from ..registry import method_names

@@ -1,4 +1,5 @@
-"""The run folder: refuse to clobber an earlier run, clear it on overwrite, check resumes."""
+"""The run folder: refuse to clobber an earlier run or an input, clear it on overwrite, check
+resumes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
+from ..folder import check_apart
 from .config import TrainConfig, load_yaml
-from .trainer import last_checkpoint
+from .trainer import checkpoint_folders, checkpoint_problem, last_checkpoint
 
 __all__ = ["OWNED_ENTRIES", "barrier", "check_output", "clear_output"]
 
@@ -26,18 +29,22 @@ RESUME_KEYS = (
 )  # fmt: skip
 
 
-def check_output(config: TrainConfig, output: Path, ckpt_dir: Path) -> Path | None:
-    """Raise if ``output`` holds an earlier run (unless overwrite / resume); return the
-    checkpoint to resume from, if any. Touches nothing on disk."""
+def check_output(
+    config: TrainConfig, output: Path, ckpt_dir: Path, world_size: int = 1
+) -> Path | None:
+    """Raise if ``output`` holds an earlier run (unless overwrite / resume) or is, holds or
+    lies inside the model or dataset; return the checkpoint to resume from, if any (the
+    newest complete one). Touches nothing on disk."""
+    check_apart(output, {"model": config.model, "dataset": config.dataset})
     if output.exists() and not output.is_dir():
         raise FileExistsError(
             f"output {str(output)!r} exists and is not a folder; choose another --output"
         )
     existing = output.is_dir() and any(output.iterdir())
-    resume_from = last_checkpoint(ckpt_dir) if config.resume else None
+    resume_from = last_checkpoint(ckpt_dir, world_size) if config.resume else None
     if config.resume:
         if resume_from is None:
-            log.warning("resume: no complete checkpoint in %s; starting from scratch", ckpt_dir)
+            _no_checkpoint(ckpt_dir, world_size)
         else:
             check_resumable(config, ckpt_dir)
             log.info("resuming from %s", resume_from)
@@ -47,6 +54,20 @@ def check_output(config: TrainConfig, output: Path, ckpt_dir: Path) -> Path | No
             "its results, --resume to continue its training, or choose another --output"
         )
     return resume_from
+
+
+def _no_checkpoint(ckpt_dir: Path, world_size: int) -> None:
+    """A resume without a complete checkpoint: start afresh when there is none at all, else
+    refuse (every one is incomplete), naming the newest and what it lacks."""
+    found = checkpoint_folders(ckpt_dir)
+    if not found:
+        log.warning("resume: no checkpoint in %s; starting from scratch", ckpt_dir)
+        return
+    raise InputError(
+        f"cannot resume: none of the {len(found)} checkpoints in {ckpt_dir} is complete "
+        f"(newest: {found[0].name}, {checkpoint_problem(found[0], world_size)}); start afresh "
+        "with --overwrite"
+    )
 
 
 def clear_output(config: TrainConfig, output: Path, main: bool) -> None:

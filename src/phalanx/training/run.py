@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
 from ..assets import resolve_model
 from ..data import DataSplits
-from ..folder import write_json
+from ..folder import apply_umask, write_json
 from ..inference.metrics import Evaluation
 from ..models.loading import load_base_classifier, load_tokenizer
 from ..registry import get_method
@@ -68,9 +69,11 @@ class TrainResult:
     output_dir: Path
     adapter_path: Path
     test: Evaluation
-    """Test-split metrics of the best epoch, in peft-sparta's printed layout."""
+    """Test-split metrics of the best epoch (``loss``, ``accuracy``, ``macro_f1``,
+    ``per_class``, ...: ``phalanx.metric_names``), printed in peft-sparta's layout."""
     validation: dict[str, float]
-    """Validation metrics of the selected (best) evaluation."""
+    """Validation metrics of the selected (best) evaluation under the same keys (``loss``,
+    ``accuracy``, ``macro_f1``, ``balanced_accuracy``, ``mcc``, ``f1``), ``epoch``, ``step``."""
     best_step: int | None
     best_epoch: float | None
     trainable_parameters: int
@@ -103,7 +106,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     ckpt_dir = output / "checkpoints"
     args = training_arguments(config, ckpt_dir)  # sets up torch.distributed under torchrun
     main = args.process_index == 0
-    resume_from = check_output(config, output, ckpt_dir)  # refuses before any slow work
+    # refuses before any slow work
+    resume_from = check_output(config, output, ckpt_dir, args.world_size)
 
     resolve_model(config.model)  # an unknown name fails now, not after loading the data
     set_seed(config.seed)  # the new head's initial weights
@@ -121,7 +125,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         config.to_yaml(ckpt_dir / "train_config.yaml")
     seconds = _fit(trainer, interrupt, resume_from, ckpt_dir)
 
-    test = predict_metrics(trainer, datasets["test"])
+    test = predict_metrics(trainer, datasets["test"], list(splits.label_names))
     result = _result(config, trainer, model, tokenizer, test, line, seconds)
     if main:
         _save_run(result, splits)
@@ -163,8 +167,8 @@ def _trainer(
     from transformers import EarlyStoppingCallback
 
     interrupt = InterruptHandler()
-    all_callbacks = [interrupt, EpochReport(), *callbacks]
-    if config.early_stopping_patience:
+    all_callbacks = [interrupt, EpochReport(), _UmaskModes(), *callbacks]
+    if config.early_stopping_patience is not None:
         all_callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
     trainer = PhalanxTrainer(
         model=model,
@@ -179,6 +183,15 @@ def _trainer(
     return trainer, interrupt
 
 
+class _UmaskModes(TrainerCallback):
+    """Each checkpoint folder gets the user's umask (safetensors writes its files 0600)."""
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            apply_umask(folder)
+
+
 def _fit(
     trainer: PhalanxTrainer, interrupt: InterruptHandler, resume_from: Path | None, ckpt_dir: Path
 ) -> float:
@@ -190,7 +203,8 @@ def _fit(
     finally:
         interrupt.uninstall()
     if interrupt.stopped_at is not None:
-        raise TrainingInterrupted(last_checkpoint(ckpt_dir), interrupt.stopped_at)
+        world_size = trainer.args.world_size
+        raise TrainingInterrupted(last_checkpoint(ckpt_dir, world_size), interrupt.stopped_at)
     return time.perf_counter() - start
 
 
@@ -256,7 +270,7 @@ def _save_run(result: TrainResult, splits: DataSplits) -> None:
         )
     config.to_yaml(result.output_dir / "train_config.yaml")
     write_json(result.output_dir / "metrics.json", {**metrics, "history": result.history})
-    log.info("adapter saved to %s", adapter)
+    log.debug("adapter saved to %s", adapter)  # the method logs it; the CLI prints it
 
 
 def _adapter_meta(

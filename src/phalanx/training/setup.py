@@ -96,9 +96,13 @@ def apply_method(config: TrainConfig, base: Any) -> Any:
 
 
 def training_arguments(config: TrainConfig, output_dir: Path):
-    """The HF ``TrainingArguments`` of ``config`` (sets up torch.distributed under torchrun)."""
+    """The HF ``TrainingArguments`` of ``config`` (sets up torch.distributed under torchrun);
+    a ``report_to`` tracker that is not installed is refused first."""
     from transformers import TrainingArguments
 
+    from .trackers import check_report_to
+
+    check_report_to(config.report_to)
     use_cpu = config.device == "cpu" or not torch.cuda.is_available()
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
@@ -106,7 +110,7 @@ def training_arguments(config: TrainConfig, output_dir: Path):
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
+        max_steps=-1 if config.max_steps is None else config.max_steps,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.resolved_lr(),
@@ -119,10 +123,10 @@ def training_arguments(config: TrainConfig, output_dir: Path):
         weight_decay=config.weight_decay,
         gradient_accumulation_steps=config.grad_accum,
         max_grad_norm=config.max_grad_norm,
-        eval_strategy="steps" if config.eval_steps else "epoch",
-        save_strategy="steps" if config.eval_steps else "epoch",
+        eval_strategy="epoch" if config.eval_steps is None else "steps",
+        save_strategy="epoch" if config.eval_steps is None else "steps",
         eval_steps=config.eval_steps,
-        save_steps=config.eval_steps or 500,
+        save_steps=500 if config.eval_steps is None else config.eval_steps,
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=True,
         metric_for_best_model=config.best_metric,
@@ -179,11 +183,22 @@ def trainable_line(model: Any) -> str:
     )
 
 
-def predict_metrics(trainer: Any, dataset: TokenizedDataset) -> Evaluation:
-    """peft-sparta's metric set of ``trainer.model`` on ``dataset`` (empty when it is)."""
+def predict_metrics(
+    trainer: Any, dataset: TokenizedDataset, label_names: list[str] | None = None
+) -> Evaluation:
+    """The metric set of ``trainer.model`` on ``dataset`` (empty when it is), with the label
+    names printed on it (default: the model config's ``id2label``)."""
     if not len(dataset):
         return Evaluation()
     pred = trainer.predict(dataset, metric_key_prefix="test")
-    return evaluation_from_logits(
-        torch.from_numpy(pred.predictions), torch.from_numpy(pred.label_ids)
-    )
+    logits = torch.from_numpy(pred.predictions)
+    if label_names is None:
+        label_names = _config_labels(trainer.model, logits.shape[-1])
+    return evaluation_from_logits(logits, torch.from_numpy(pred.label_ids), label_names)
+
+
+def _config_labels(model: Any, num_labels: int) -> list[str] | None:
+    """The model config's label names in id order, if it has one per logit column."""
+    id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+    names = {int(k): str(v) for k, v in id2label.items()}
+    return [names[i] for i in range(num_labels)] if set(names) == set(range(num_labels)) else None

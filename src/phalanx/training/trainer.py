@@ -2,18 +2,21 @@
 
 Checkpoints hold only the trainable tensors (``trainable.safetensors``: SpaRTA deltas and
 the head, LoRA matrices, ...) plus the optimizer, scheduler, RNG and trainer state, so a
-checkpoint of a 22 M-parameter model is a few MB. A checkpoint counts as complete once its
-``trainer_state.json`` exists (the Trainer writes it last).
+checkpoint of a 22 M-parameter model is a few MB. A checkpoint counts as complete when every
+file a resume reads is there and whole (``checkpoint_problem``); a resume takes the newest
+complete one and names those it skips.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import re
 import signal
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,16 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
-from ..inference.metrics import evaluation_from_logits
+from ..inference.metrics import classification_metrics, confusion_matrix
+from .progress import EpochReport, use_phalanx_output
 
 __all__ = [
     "TRAINABLE_FILE",
     "EpochReport",
     "InterruptHandler",
     "PhalanxTrainer",
+    "checkpoint_folders",
+    "checkpoint_problem",
     "compute_metrics",
     "last_checkpoint",
     "load_trainable_state",
@@ -38,6 +44,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 TRAINABLE_FILE = "trainable.safetensors"
+STATE_FILE = "trainer_state.json"
+#: torch.save (zip) files every resume reads: the optimizer and the lr scheduler
+TORCH_STATE_FILES = ("optimizer.pt", "scheduler.pt")
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -78,31 +87,76 @@ def load_trainable_state(
         p.copy_(t.to(device=p.device, dtype=p.dtype))
 
 
-def last_checkpoint(folder: str | Path) -> Path | None:
-    """The complete checkpoint with the highest step in ``folder`` (None if there is none)."""
+def checkpoint_folders(folder: str | Path) -> list[Path]:
+    """The ``checkpoint-<step>`` folders in ``folder``, newest (highest step) first."""
     folder = Path(folder)
     if not folder.is_dir():
-        return None
-    found = []
-    for sub in folder.iterdir():
-        m = _CHECKPOINT_RE.match(sub.name)
-        if m and (sub / "trainer_state.json").is_file() and (sub / TRAINABLE_FILE).is_file():
-            found.append((int(m.group(1)), sub))
-    return max(found)[1] if found else None
+        return []
+    found = [
+        (int(m.group(1)), sub) for sub in folder.iterdir() if (m := _CHECKPOINT_RE.match(sub.name))
+    ]
+    return [sub for _, sub in sorted(found, reverse=True) if sub.is_dir()]
+
+
+def _rng_files(folder: Path, world_size: int) -> list[str]:
+    """The RNG state files a resume by ``world_size`` processes reads."""
+    if world_size > 1:
+        return [f"rng_state_{i}.pth" for i in range(world_size)]
+    if (folder / "rng_state_0.pth").is_file() and not (folder / "rng_state.pth").is_file():
+        return ["rng_state_0.pth"]  # a torchrun checkpoint: one process resumes it as well
+    return ["rng_state.pth"]
+
+
+def checkpoint_problem(folder: Path, world_size: int = 1) -> str | None:
+    """Why a resume cannot use checkpoint ``folder`` (a file it reads is missing, empty or
+    cut short), or None when it is complete.
+
+    A resume reads ``trainer_state.json`` (it must parse, with the step), the trainable
+    tensors (their safetensors header must fit the file), the optimizer and scheduler and
+    the RNG state (one file per process under torchrun; whole zip archives).
+    """
+    for name in (STATE_FILE, TRAINABLE_FILE, *TORCH_STATE_FILES, *_rng_files(folder, world_size)):
+        file = folder / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if file.stat().st_size == 0:
+            return f"{name} is empty"
+        if name.endswith((".pt", ".pth")) and not zipfile.is_zipfile(file):
+            return f"{name} is cut short (not a whole torch.save archive)"
+    try:
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"{STATE_FILE} is not valid JSON ({err})"
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return f"{STATE_FILE} records no global_step"
+    try:
+        with safetensors.safe_open(str(folder / TRAINABLE_FILE), framework="pt") as f:
+            f.keys()
+    except Exception as err:  # safetensors raises its own error types for a torn file
+        return f"{TRAINABLE_FILE} is unreadable ({type(err).__name__}: {err})"
+    return None
+
+
+def last_checkpoint(folder: str | Path, world_size: int = 1) -> Path | None:
+    """The newest complete checkpoint in ``folder`` (None if there is none); newer ones a
+    crash left incomplete are skipped, each with a warning naming it and what is wrong."""
+    for sub in checkpoint_folders(folder):
+        problem = checkpoint_problem(sub, world_size)
+        if problem is None:
+            return sub
+        log.warning("skipping the incomplete checkpoint %s: %s", sub, problem)
+    return None
 
 
 def compute_metrics(pred: Any) -> dict[str, float]:
-    """Trainer hook: accuracy, macro-F1, balanced accuracy and MCC (the loss comes apart)."""
+    """Trainer hook: accuracy, macro_f1, balanced_accuracy, mcc and (two classes) f1, under
+    the keys an ``Evaluation`` uses; the Trainer logs them as ``eval_<key>`` (the loss comes
+    apart)."""
     logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-    ev = evaluation_from_logits(
-        torch.from_numpy(np.asarray(logits)), torch.from_numpy(np.asarray(pred.label_ids))
-    )
-    return {
-        "accuracy": ev["accuracy"],
-        "macro_f1": ev["macro-F1"],
-        "balanced_accuracy": ev["balanced accuracy"],
-        "mcc": ev["MCC"],
-    }
+    logits = torch.from_numpy(np.asarray(logits))
+    labels = torch.from_numpy(np.asarray(pred.label_ids))
+    cm = confusion_matrix(labels, logits.argmax(-1), logits.shape[-1])
+    return classification_metrics(cm)
 
 
 class PhalanxTrainer(Trainer):
@@ -113,6 +167,7 @@ class PhalanxTrainer(Trainer):
     def __init__(self, *args: Any, layer_lr_decay: float = 1.0, **kwargs: Any) -> None:
         self.layer_lr_decay = layer_lr_decay
         super().__init__(*args, **kwargs)
+        use_phalanx_output(self)  # no raw log dicts on stdout, no nested bars
 
     def create_optimizer(self, model=None):
         """The Trainer's AdamW, with per-layer learning rates when layer_lr_decay < 1."""
@@ -228,21 +283,4 @@ class InterruptHandler(TrainerCallback):
             control.should_evaluate = False
             control.should_save = False
         control.should_training_stop = True
-        return control
-
-
-class EpochReport(TrainerCallback):
-    """One INFO line per evaluation: epoch, step and the validation metrics."""
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if not state.is_world_process_zero or not metrics or "eval_accuracy" not in metrics:
-            return control
-        log.info(
-            "epoch %.2f (step %d): validation accuracy %.2f%%, loss %.4f, macro-F1 %.4f",
-            state.epoch or 0.0,
-            state.global_step,
-            100 * metrics["eval_accuracy"],
-            metrics.get("eval_loss", float("nan")),
-            metrics.get("eval_macro_f1", float("nan")),
-        )
         return control

@@ -64,11 +64,13 @@ def test_classify_texts_and_files(trained_run, tmp_path, capsys):
     code, out, _ = run(capsys, "classify", trained_run, "a charming journey", "bleak")
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0].split()[:3] == ["label", "negative", "positive"] and len(lines) == 3
+    assert lines[0].split()[:4] == ["label", "score", "negative", "positive"] and len(lines) == 3
     code, out, _ = run(capsys, "classify", trained_run, "fun", "--json")
     row = json.loads(out)
     assert row["label"] in ("negative", "positive")
-    assert row["prob_negative"] + row["prob_positive"] == pytest.approx(1, abs=1e-5)
+    assert set(row) == {"text", "label", "score", "probabilities"}
+    assert sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert row["score"] == row["probabilities"][row["label"]]
 
     source = tmp_path / "in.jsonl"
     source.write_text('{"review": "great fun"}\n{"review": "dull"}\n')
@@ -84,7 +86,8 @@ def test_classify_texts_and_files(trained_run, tmp_path, capsys):
         else:
             rows = [json.loads(line) for line in target.read_text().splitlines()]
         assert [r["text"] for r in rows] == ["great fun", "dull"]
-        assert set(rows[0]) == {"text", "label", "prob_negative", "prob_positive"}
+        flat = ["text", "label", "score", "probabilities.negative", "probabilities.positive"]
+        assert list(rows[0]) == (flat if suffix == ".csv" else [*flat[:3], "probabilities"])
 
 
 def test_evaluate_prints_seed_layout_and_writes_json(trained_run, tmp_path, capsys):
@@ -92,7 +95,7 @@ def test_evaluate_prints_seed_layout_and_writes_json(trained_run, tmp_path, caps
     argv = ["evaluate", trained_run, "--dataset", "rotten_tomatoes", "--limit", "64"]
     code, out, _ = run(capsys, *argv, "--output", target)
     assert code == 0
-    assert out.startswith("loss: ") and "\naccuracy: " in out and "confusion matrix: [" in out
+    assert out.startswith("loss: ") and "\naccuracy: " in out and "confusion matrix (rows" in out
     assert "balanced accuracy:" in out and "MCC:" in out and "F1-score:" in out
     saved = json.loads(target.read_text())
     assert saved["split"] == "test" and saved["n"] == 64

@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers", "peft", "numpy", "pandas", "datasets", "safetensors")
+HEAVY = (
+    "torch", "transformers", "peft", "numpy", "pandas", "datasets", "safetensors", "sklearn",
+)  # fmt: skip
 
 _PROBE = """\
 import contextlib, io, json, sys

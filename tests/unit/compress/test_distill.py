@@ -153,7 +153,7 @@ modifiers:
     assert (probs[:, 0] > 0.9).all()  # it copied the teacher, not the toy labels
     # the teacher is scored on the same splits, and the student's test accuracy against it
     metrics = json.loads((result.output_dir / "metrics.json").read_text())
-    cm = result.test["confusion matrix"]  # rows: true labels; the teacher always says 0
+    cm = result.test["confusion_matrix"]  # rows: true labels; the teacher always says 0
     assert metrics["teacher"]["test"] == pytest.approx(sum(cm[0]) / sum(map(sum, cm)))
     assert metrics["recovery"] == pytest.approx(
         result.test["accuracy"] / metrics["teacher"]["test"]

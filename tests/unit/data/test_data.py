@@ -146,7 +146,7 @@ def test_string_labels_with_given_names(tmp_path: Path) -> None:
     s = load_data(path, label_names=["pos", "neg"])
     assert s.label_names == ["pos", "neg"]
     assert Counter(s.train.labels)[0] == 24
-    with pytest.raises(ValueError, match="'pos' of column 'label' is not in label_names"):
+    with pytest.raises(ValueError, match=r"'pos' in train row 1 of column 'label' .*not in the"):
         load_data(path, label_names=["neg", "neutral"])
 
 

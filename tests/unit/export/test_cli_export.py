@@ -44,7 +44,9 @@ def test_classify_on_an_export_matches_the_adapter(adapter_and_export, capsys):
     clf = load_classifier(adapter)
     assert [r["label"] for r in rows] == clf.decide_class(SENTENCES)
     probs = clf.classify(SENTENCES)[:, 1].tolist()
-    assert all(abs(r["prob_positive"] - p) < 1e-3 for r, p in zip(rows, probs, strict=True))
+    assert all(
+        abs(r["probabilities"]["positive"] - p) < 1e-3 for r, p in zip(rows, probs, strict=True)
+    )
 
 
 def test_evaluate_on_an_export_gives_the_adapters_metrics(adapter_and_export, tmp_path, capsys):
@@ -100,7 +102,7 @@ def test_token_int8_export_without_recorded_data_falls_back_to_random_words(
     meta["training"] = {**(meta.get("training") or {}), "dataset": str(missing)}
     (moved / "phalanx.json").write_text(json.dumps(meta))
     assert main(["export", str(moved), "-o", str(tmp_path / "y"), "--quantize", "int8-token"]) == 0
-    assert "using random vocabulary words" in capsys.readouterr().out
+    assert "using random vocabulary words" in capsys.readouterr().err
     rc = main(["export", str(adapter), "-o", str(tmp_path / "x"), "--quantize", "int8-token",
                "--calibration", str(missing)])  # fmt: skip
     assert rc == 2 and str(missing) in capsys.readouterr().err  # an explicit source must load

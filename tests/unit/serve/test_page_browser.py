@@ -73,6 +73,9 @@ def test_the_page_shows_each_sentences_label_and_a_bar_per_class(registry, brows
         assert len(rows) == 3
         for row, line, want in zip(rows, lines, api["results"], strict=True):
             assert row.find_element(By.CSS_SELECTOR, ".label").text == want["label"]
+            score = row.find_element(By.CSS_SELECTOR, ".score")
+            assert float(score.get_attribute("data-score")) == pytest.approx(want["score"])
+            assert score.text == f"{100 * want['score']:.1f}%"
             assert line in row.find_element(By.CSS_SELECTOR, ".text").text  # shown as text
             bars = row.find_elements(By.CSS_SELECTOR, ".bar")
             assert [b.get_attribute("data-label") for b in bars] == ["x", "y", "z"]

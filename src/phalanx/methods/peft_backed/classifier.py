@@ -8,8 +8,19 @@ from typing import Any
 
 import torch
 
-from ...folder import PEFT_CONFIG_FILE, read_json
+from ...errors import InputError
+from ...folder import (
+    META_FILE,
+    PEFT_CONFIG_FILE,
+    PEFT_WEIGHTS_FILE,
+    REPAIR,
+    check_finite,
+    check_head_rows,
+    read_json,
+    read_tensors,
+)
 from ...inference.classifier import TextClassifier
+from ...models.archs import ARCHS
 from ...models.fingerprint import base_fingerprint, fingerprint_mismatch
 from ...models.loading import load_base_classifier
 
@@ -35,7 +46,12 @@ class PeftClassifier(TextClassifier):
 
         if not (path / PEFT_CONFIG_FILE).is_file():
             raise FileNotFoundError(f"adapter folder {path} has no {PEFT_CONFIG_FILE}")
-        peft_type = read_json(path / PEFT_CONFIG_FILE)["peft_type"]
+        peft_type = read_json(path / PEFT_CONFIG_FILE).get("peft_type")
+        if not isinstance(peft_type, str):
+            raise InputError(
+                f"{path / PEFT_CONFIG_FILE} names no peft_type (LORA, IA3, ...); {REPAIR}"
+            )
+        self._check_weights(path)
         self.repr_tag = self.method
         taken = len(getattr(model, "peft_config", {}) or {})
         self.adapter_name = re.sub(r"\W", "_", f"a{taken}_{path.name}")  # peft needs plain names
@@ -54,6 +70,19 @@ class PeftClassifier(TextClassifier):
             )
         self._check_base(model, self.meta)
         return PeftModel.from_pretrained(model, str(path), adapter_name=self.adapter_name)
+
+    def _check_weights(self, path: Path) -> None:
+        """The adapter's weights read, free of NaN / inf, one head row per label."""
+        weights = path / PEFT_WEIGHTS_FILE
+        if not weights.is_file():
+            return  # peft names what is missing
+        tensors = read_tensors(weights)
+        check_finite(tensors.items(), weights)
+        spec = ARCHS.get(self.meta.get("model_type") or "")
+        labels = self.meta.get("labels")
+        if spec is not None and labels:
+            shapes = {n: t.shape for n, t in tensors.items()}
+            check_head_rows(shapes, spec.main_head, len(labels), weights, path / META_FILE)
 
     @property
     def hf_model(self) -> Any:

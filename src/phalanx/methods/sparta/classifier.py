@@ -16,11 +16,13 @@ import torch
 import torch.nn as nn
 
 from ...assets import resolve_model
+from ...errors import InputError
+from ...folder import REPAIR
 from ...inference.classifier import TextClassifier
 from ...models.archs import arch_spec
 from ...models.fingerprint import base_fingerprint, fingerprint_mismatch
 from ...models.loading import load_base_classifier
-from .format import SpaRTAAdapter, read_sparta_adapter
+from .format import SpaRTAAdapter, check_fits, read_sparta_adapter
 
 __all__ = ["SpaRTAforSequenceClassification"]
 
@@ -68,6 +70,8 @@ class SpaRTAforSequenceClassification(TextClassifier):
         self.main_head = ad.meta.get("main_head", self.arch.main_head)
         if ad.new_embeddings is not None:
             self._add_embeddings(ad.new_embeddings)
+        shapes = {n: p.shape for n, p in model.named_parameters()}
+        check_fits(ad, shapes, self._is_head, self.main_head)
         self._heads = self._build_heads(ad)
         self._sparse = self._sparse_tensors(ad)
         self._saved: dict[str, Any] = {}
@@ -103,6 +107,11 @@ class SpaRTAforSequenceClassification(TextClassifier):
 
     def _add_embeddings(self, new: torch.Tensor) -> None:
         emb = self.model.get_input_embeddings()
+        if new.shape[1] != emb.weight.shape[1]:
+            raise InputError(
+                f"adapter {self.adapter}: its new embeddings have {new.shape[1]} columns but "
+                f"the model's embeddings have {emb.weight.shape[1]}; {REPAIR}"
+            )
         rows = torch.cat([emb.weight.data, new.to(emb.weight)])
         emb.weight.data, emb.num_embeddings = rows, rows.shape[0]
         self.model.config.vocab_size = rows.shape[0]
@@ -146,19 +155,10 @@ class SpaRTAforSequenceClassification(TextClassifier):
         self, ad: SpaRTAAdapter
     ) -> dict[str, tuple[nn.Parameter, torch.Tensor, torch.Tensor]]:
         out = {}
-        params = dict(self.model.named_parameters())
-        missing = [n for n in params if n not in ad.indices and not self._is_head(n)]
-        if missing:
-            raise ValueError(
-                f"adapter {self.adapter} does not match the model: no entry for {missing[0]!r} "
-                f"(and {len(missing) - 1} more)"
-            )
-        for name, p in params.items():
+        for name, p in self.model.named_parameters():  # check_fits: every index inside p
             if self._is_head(name) or ad.deltas[name].numel() == 0:
                 continue
             flat = _flat(ad.indices[name], p.shape)
-            if flat.numel() and int(flat.max()) >= p.numel():
-                raise ValueError(f"adapter {self.adapter}: indices of {name} exceed its shape")
             out[name] = (p, flat.to(p.device), ad.deltas[name].float().to(p.device))
         return out
 
