@@ -24,12 +24,7 @@ from tests.helpers import config, write_recipe, write_toy_csv
 RECIPE = "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

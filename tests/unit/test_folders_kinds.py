@@ -25,12 +25,7 @@ if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime")):
 TEXTS = ["the movie was good and fun", "the movie was bleak and dull"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

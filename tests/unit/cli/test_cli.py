@@ -9,19 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from phalanx.cli.parser import main
 from tests.helpers import write_toy_csv
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

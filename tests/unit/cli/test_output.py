@@ -8,7 +8,6 @@ import importlib.util
 import re
 
 import pytest
-import torch
 
 from phalanx.cli.parser import main
 from tests.hardening.harness import assert_refused, run_cli
@@ -22,12 +21,7 @@ LOG_LINE = re.compile(r"^(step \d+/|data |loading the best|loaded the|.* saved t
 DICT_MARKS = ("{'loss'", "'epoch':", "'eval_loss'", "train_runtime")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,7 @@ from phalanx.errors import InputError
 from tests.helpers import config, write_stars
 from tests.helpers import star_review as _review
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

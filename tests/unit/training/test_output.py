@@ -41,12 +41,7 @@ ROW = re.compile(r"^\s*\d+\.\d\d\s+\d+\s+(\d\.\d{4}|-)\s+\d\.\d{4}\s+\d+\.\d\d%\
 STEP_LINE = re.compile(r"^step \d+/\d+ \(\d+%\), loss \d\.\d{4}, [\d.e+]+ steps/s, ETA \S+$")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
