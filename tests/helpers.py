@@ -327,3 +327,56 @@ def zero_positions(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     from phalanx.compress.prune import prunable_parameters
 
     return {n: (p == 0) for n, p in prunable_parameters(model).items()}
+
+
+# ----------------------------------------------------------------------------- other problem types
+
+#: the label a text gets (multi-label toy data) when it holds a word of that group
+TOPIC_WORDS = {"praise": POSITIVE, "complaint": NEGATIVE, "craft": NEUTRAL}
+
+
+def topic_rows(n: int = 96) -> list[dict]:
+    """Toy multi-label rows: 1-3 words from the praise / complaint / craft groups; a text's
+    labels are the groups it draws from (several at once is common, none never)."""
+    rows = []
+    groups = list(TOPIC_WORDS)
+    for i in range(n):
+        chosen = [g for k, g in enumerate(groups) if (i >> k) & 1] or [groups[i % 3]]
+        words = [TOPIC_WORDS[g][(i * (k + 3)) % len(TOPIC_WORDS[g])] for k, g in enumerate(chosen)]
+        rows.append({"text": "the movie was " + " and ".join(words), "labels": chosen})
+    return rows
+
+
+def write_topics(path: Path, n: int = 96) -> Path:
+    """``topic_rows`` as JSONL (a list per row), or CSV/TSV with ``|``-joined labels."""
+    rows = topic_rows(n)
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        sep = "\t" if path.suffix == ".tsv" else ","
+        lines = [f"text{sep}labels"] + [f"{r['text']}{sep}{'|'.join(r['labels'])}" for r in rows]
+        path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def rating_rows(n: int = 96) -> list[dict]:
+    """Toy regression rows: a score of (praise words - complaint words) plus a fraction."""
+    rows = []
+    for i in range(n):
+        pos, neg = i % 3, (i // 3) % 3
+        words = [POSITIVE[(i + k) % len(POSITIVE)] for k in range(pos)]
+        words += [NEGATIVE[(i + k) % len(NEGATIVE)] for k in range(neg)] or ["film"]
+        rows.append(
+            {"text": "the movie was " + " and ".join(words), "score": pos - neg + (i % 7) / 10}
+        )
+    return rows
+
+
+def write_ratings(path: Path, n: int = 96) -> Path:
+    """``rating_rows`` as CSV (``text,score``) or JSONL."""
+    rows = rating_rows(n)
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        path.write_text("text,score\n" + "".join(f"{r['text']},{r['score']}\n" for r in rows))
+    return path

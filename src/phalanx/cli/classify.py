@@ -1,4 +1,9 @@
-"""``phalanx classify``: labels and class probabilities for texts or a file of texts."""
+"""``phalanx classify``: predictions for texts or a file of texts, for every problem type.
+
+A single-label model prints each text's label, its score and every label's probability; a
+multi-label model the labels at or above their thresholds and each label's own probability;
+a regression model the value (``phalanx.inference.records``).
+"""
 
 from __future__ import annotations
 
@@ -22,9 +27,15 @@ __all__ = ["add"]
 
 _HELP = "classify texts with a trained adapter"
 _DESCRIPTION = (
-    "Print each text's predicted label and class probabilities, or classify a file "
-    "(csv/tsv/json/jsonl/parquet) into a CSV or JSONL file."
+    "Print each text's prediction, or classify a file (csv/tsv/json/jsonl/parquet) into a "
+    "csv/tsv/json/jsonl/parquet file. A single-label model gives the label, its score and "
+    "every label's probability; a multi-label model the labels at or above their "
+    "thresholds (joined by '|' in csv/tsv/parquet) and each label's own probability; a "
+    "regression model the value."
 )
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+"""What ``--output`` writes: flat tables (csv, tsv, parquet) or records (json, jsonl)."""
+_FLAT = (".csv", ".tsv", ".parquet")
 _EXAMPLES = """\
 examples:
   phalanx classify runs/demo/adapter "I enjoyed very much the movie." "It was a bad movie."
@@ -44,12 +55,36 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_adapter_options(p)
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--input", metavar="FILE", help="file of texts to classify")
-    p.add_argument("--output", metavar="FILE", help="write predictions here (.csv or .jsonl)")
+    p.add_argument(
+        "--output", metavar="FILE",
+        help="write predictions here (.csv, .tsv, .json, .jsonl or .parquet)",
+    )  # fmt: skip
     add_column_options(p, "--input", label=False)
     p.add_argument(
         "--json", action="store_true",
-        help="print JSON lines instead of a table: text, label, score, probabilities",
+        help="print JSON lines instead of a table: the text and its prediction record",
     )  # fmt: skip
+    add_problem_type_option(p)
+
+
+def add_problem_type_option(p: argparse.ArgumentParser) -> None:
+    """``--problem-type``: refuse a model of another problem type (classify, evaluate)."""
+    p.add_argument(
+        "--problem-type",
+        metavar="TYPE",
+        help="refuse a model that is not of this type: single_label, multi_label or "
+        "regression (default: whatever the model is)",
+    )
+
+
+def check_problem_type(args: argparse.Namespace) -> str | None:
+    """``--problem-type`` in phalanx's spelling (None: not given), checked before loading."""
+    wanted = getattr(args, "problem_type", None)
+    if wanted is None:
+        return None
+    from ..problems import problem_type_name
+
+    return problem_type_name(wanted)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
@@ -60,12 +95,21 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     if not texts and not source:
         raise CliError('nothing to classify: give texts ("a charming journey") or --input FILE')
     adapter_options(args)  # the options first: before slow imports
+    wanted = check_problem_type(args)
     output = getattr(args, "output", None)
-    if output and Path(output).suffix.lower() not in (".csv", ".jsonl"):
-        raise CliError(f"--output {output!r}: use a .csv or .jsonl file name")
+    if output and Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise CliError(f"--output {output!r}: use a {', '.join(OUTPUT_SUFFIXES)} file name")
     if output:
         check_output_file(args, output, {"--input file": source})
     clf = load_for_cli(args)
+    from ..inference.files import problem_of
+
+    problem = problem_of(clf)
+    problem.check_matches(wanted, str(clf.adapter))
+    if problem.type == "multi_label" and output and Path(output).suffix.lower() in _FLAT:
+        from ..inference.records import join_labels
+
+        join_labels(clf.labels)  # a label holding "|" cannot be a flat cell: before any work
     from ..inference.files import FileInputs, classify_inputs, file_inputs
 
     if source:
@@ -84,7 +128,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         raise CliError(f"{source}: no rows to classify")
     from ..inference.records import prediction_records
 
-    records = prediction_records(classify_inputs(clf, inputs), clf.labels, decimals=6)
+    scores = classify_inputs(clf, inputs)
+    records = prediction_records(scores, clf.labels, decimals=6, problem=problem)
     rows = [{"text": text, **r} for text, r in zip(inputs.shown, records, strict=True)]
     if output:
         _write_rows(Path(output), rows)
@@ -92,9 +137,40 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     elif getattr(args, "json", False):
         for row in rows:
             print(json.dumps(row, ensure_ascii=False, allow_nan=False))  # NaN is no JSON
+    elif problem.type == "multi_label":
+        _print_multi_label(rows, clf.labels)
+    elif problem.type == "regression":
+        _print_values(rows, clf.labels[0])
     else:
         _print_table(rows, clf.labels)
     return 0
+
+
+NO_LABEL = "(none)"
+"""What the printed table shows for a multi-label text with no label at its threshold."""
+
+
+def _print_multi_label(rows: list[dict[str, Any]], labels: list[str]) -> None:
+    """The records as a table: the labels chosen (joined by ``|``), each label's own
+    probability, the text."""
+    chosen = ["|".join(row["labels"]) or NO_LABEL for row in rows]
+    width = max(len(c) for c in [*chosen, "labels"]) + 2
+    widths = [max(len(n), 6) + 2 for n in labels]
+    heads = "".join(f"{n:>{w}}" for n, w in zip(labels, widths, strict=True))
+    print(f"{'labels':<{width}}{heads}  text")
+    for row, names in zip(rows, chosen, strict=True):
+        values = [row["probabilities"][n] for n in labels]
+        cells = "".join(f"{v:>{w}.3f}" for v, w in zip(values, widths, strict=True))
+        print(f"{names:<{width}}{cells}  {row['text']}")
+
+
+def _print_values(rows: list[dict[str, Any]], target: str) -> None:
+    """The records as a table: the predicted value (headed by the target's name), text."""
+    cells = [f"{row['value']:.4f}" for row in rows]
+    width = max(len(c) for c in [*cells, target])
+    print(f"{target:>{width}}  text")
+    for row, cell in zip(rows, cells, strict=True):
+        print(f"{cell:>{width}}  {row['text']}")
 
 
 def _print_table(rows: list[dict[str, Any]], labels: list[str]) -> None:
@@ -114,21 +190,32 @@ def _print_table(rows: list[dict[str, Any]], labels: list[str]) -> None:
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write the rows as JSON lines (one record each, nested) or as CSV: ``text``,
-    ``label``, ``score``, then ``probabilities.<label>`` per label
-    (``phalanx.inference.records.flat_record``)."""
+    """Write the rows as records (JSON lines, or one JSON array: nested as ``--json``
+    prints them) or as a flat table (csv, tsv, parquet): ``text``, then the record's flat
+    columns (``phalanx.inference.records.flat_record``: ``label``, ``score``,
+    ``probabilities.<label>``; ``labels`` joined by ``|``; ``value``)."""
     import csv
 
     from ..inference.records import flat_record
 
+    suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
+    if suffix == ".parquet":
+        from ..data.tables import pandas
+
+        pandas().DataFrame([flat_record(row) for row in rows]).to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+        return
     with tmp.open("w", newline="", encoding="utf-8") as f:
-        if path.suffix.lower() == ".csv":
+        if suffix in (".csv", ".tsv"):
             flat = [flat_record(row) for row in rows]
-            writer = csv.DictWriter(f, fieldnames=list(flat[0]))
+            delimiter = "\t" if suffix == ".tsv" else ","
+            writer = csv.DictWriter(f, fieldnames=list(flat[0]), delimiter=delimiter)
             writer.writeheader()
             writer.writerows(flat)
+        elif suffix == ".json":
+            f.write(json.dumps(rows, ensure_ascii=False, allow_nan=False, indent=1) + "\n")
         else:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")

@@ -16,10 +16,12 @@ _HELP = "train several methods on the same data and tabulate them"
 _DESCRIPTION = (
     "Train each method with the same data, split, seed and budget, one after the other, each "
     "in its own process (its peak memory is its own; a crash fails only its row), then print "
-    "one table (trainable parameters, adapter size, validation and test accuracy and "
-    "macro-F1, training time, peak memory) and write it as compare.csv, compare.json and "
+    "one table (trainable parameters, adapter size, validation and test metrics, training "
+    "time, peak memory) and write it as compare.csv, compare.json and "
     "compare.md into the output folder, beside one run folder per method. The learning rate "
-    "is each method's default unless --lr is given. Exit code 1 when a method failed."
+    "is each method's default unless --lr is given. The metrics follow the data's problem "
+    "type: accuracy and macro-F1 (single-label), micro-F1, macro-F1 and mAP (multi-label), "
+    "Spearman, Pearson and MSE (regression). Exit code 1 when a method failed."
 )
 _EXAMPLES = """\
 examples:
@@ -28,6 +30,8 @@ examples:
   phalanx compare --methods all --limit 2000 --epochs 1 -o runs/compare-quick
   phalanx compare --config compare.yaml --max-steps 50       # flags win over the file
   phalanx compare --methods sparta,lora --method-options lora.r=16 sparta.density=0.005
+  phalanx compare --dataset tickets.jsonl --problem-type multi_label --methods sparta,lora
+  phalanx compare --dataset ratings.csv --label-column score --problem-type regression
 """
 
 
@@ -38,13 +42,14 @@ def add(sub: argparse._SubParsersAction, add_parser: AddParser) -> None:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     from ..compare.config import CompareConfig
-    from ..training.config import BEST_METRICS, DEVICES, PRECISIONS, TASKS
+    from ..training.config import BEST_METRICS, DEVICES, POS_WEIGHTS, PRECISIONS, TASKS
 
     choices = {
         "precision": PRECISIONS,
         "device": DEVICES,
         "best_metric": BEST_METRICS,
         "task": TASKS,
+        "pos_weight": POS_WEIGHTS,
     }
     add_config_arguments(p, CompareConfig, choices)
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .args import CliError
+from .classify import add_problem_type_option, check_problem_type
 from .common import (
     AddParser,
     adapter_options,
@@ -27,8 +28,14 @@ _DESCRIPTION = (
     "label names, balanced accuracy, MCC and F1 (peft-sparta's layout), then per-class "
     "precision / recall / F1 / support, and write them to a JSON file (one snake_case key per "
     'metric). A data label equal to one of the adapter\'s label names (1 and "1" alike) is '
-    "that label; a number is read as a class id only when no label name is a number. The "
-    "text / pair / label columns default to those the model was trained on. A single file "
+    "that label; a number is read as a class id only when no label name is a number. A "
+    "multi-label model reads a list of labels per row, a text joined by --label-separator or "
+    "one 0/1 column per label (--label-columns) and prints micro / macro / samples F1, subset "
+    "accuracy, Hamming loss, mAP and a per-label table with its thresholds; a regression "
+    "model reads a number per row and prints MSE, MAE, RMSE, R2, Pearson and Spearman. A "
+    "label outside the model's set, or a target that is no number, is an error naming the "
+    "row. The text / pair / label columns (and label columns, separator) default to those "
+    "the model was trained on. A single file "
     "is scored whole unless --split says otherwise; a built-in dataset or a folder of split "
     "files is scored on its test split (carved by the training run's fractions and seed "
     "when it is the data the model was trained on). Fewer than 30 examples print a "
@@ -41,6 +48,9 @@ examples:
   phalanx evaluate runs/reviews --dataset other.csv              # every row, trained columns
   phalanx evaluate runs/demo --dataset labelled.csv --label-column sentiment
   phalanx evaluate runs/demo/onnx-int8 --dataset reviews.csv --split test
+  phalanx evaluate runs/tickets --dataset new-tickets.jsonl        # multi-label lists
+  phalanx evaluate runs/tickets --dataset flags.csv --label-columns billing,bug,urgent
+  phalanx evaluate runs/ratings --dataset more-ratings.csv --label-column score  # regression
 """
 
 
@@ -59,6 +69,19 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "built-in dataset or a folder of split files: test)",
     )
     add_column_options(p, "--dataset")
+    p.add_argument(
+        "--label-columns",
+        metavar="A,B,...",
+        help="multi-label: one 0/1 column per label, names joined by commas (default: the "
+        "training run's, unless --label-column names one column holding the labels)",
+    )
+    p.add_argument(
+        "--label-separator",
+        metavar="TEXT",
+        help="multi-label: the text between the labels of one cell (default: the training "
+        "run's, else '|')",
+    )
+    add_problem_type_option(p)
     p.add_argument("--limit", type=int, metavar="N", help="at most N examples per split")
     p.add_argument("--output", metavar="FILE", help="metrics JSON (default: eval-DATA-SPLIT.json)")
 
@@ -69,12 +92,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise CliError("give --dataset (a built-in name, a file or a folder)")
     limit = int_option(args, "limit")  # the options first: before slow imports
     adapter_options(args)
-    from ..inference.files import default_split, evaluation_data, evaluation_warnings, score
+    wanted = check_problem_type(args)
+    from ..inference.files import (
+        default_split,
+        evaluation_data,
+        evaluation_warnings,
+        problem_of,
+        score,
+    )
 
     split = getattr(args, "split", None) or default_split(dataset)
     out = Path(getattr(args, "output", None) or f"eval-{Path(dataset).stem}-{split}.json")
     check_output_file(args, str(out), {"dataset": dataset})
     clf = load_for_cli(args)
+    problem_of(clf).check_matches(wanted, str(clf.adapter))
     data = evaluation_data(
         clf,
         dataset,
@@ -82,6 +113,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         text_column=getattr(args, "text_column", None),
         text_pair_column=getattr(args, "text_pair_column", None),
         label_column=getattr(args, "label_column", None),
+        label_columns=getattr(args, "label_columns", None),
+        label_separator=getattr(args, "label_separator", None),
         limit=limit,
     )
     result = score(clf, data)

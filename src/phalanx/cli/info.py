@@ -62,8 +62,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     lines.append(("base model", f"{info['base_model']} ({info['model_type']})"))
     if info.get("kind") != "export":
         lines.append(("trainable params", f"{n:,}" if isinstance(n, int) else "unknown"))
+    problem = info.get("problem") or {"type": "single_label"}
+    lines.append(("problem type", _problem_line(problem)))
     lines += [
-        ("labels", ", ".join(info["labels"])),
+        ("labels" if problem["type"] != "regression" else "target", ", ".join(info["labels"])),
         ("input template", repr(info["input_template"]) if info["input_template"] else "none"),
         ("max length", info["max_length"] or "model default"),
         ("size on disk", _human(info["size_bytes"])),
@@ -80,10 +82,34 @@ def _cmd_info(args: argparse.Namespace) -> int:
             f1 = m.get("macro_f1")
             extra = f", {METRIC_LABELS['macro_f1']} {f1:.4f}" if f1 is not None else ""
             lines.append((f"{split} accuracy", f"{100 * m['accuracy']:.2f}%{extra}"))
+        shown = [k for k in _HEADLINES.get(problem["type"], ()) if k in m]
+        if shown:
+            text = ", ".join(f"{METRIC_LABELS.get(k, k)} {m[k]:.4f}" for k in shown)
+            lines.append((split, text))
     width = max(len(k) for k, _ in lines) + 1
     for key, value in lines:
         print(f"{key + ':':<{width}} {value}")
     return 0
+
+
+#: the recorded metrics ``info`` shows per problem type (single_label: accuracy line above)
+_HEADLINES = {
+    "multi_label": ("micro_f1", "macro_f1", "mean_average_precision"),
+    "regression": ("mse", "mae", "spearman", "pearson"),
+}
+
+
+def _problem_line(problem: dict[str, Any]) -> str:
+    """``multi_label (thresholds 0.35)``, ``regression (targets normalised: mean 0.1, std
+    1.9)``, ``single_label``."""
+    text = problem["type"]
+    if problem.get("thresholds"):
+        ts = problem["thresholds"]
+        text += f" (threshold{'s' if len(ts) > 1 else ''} {', '.join(f'{t:.2f}' for t in ts)})"
+    scale = problem.get("target_scale")
+    if scale:
+        text += f" (targets normalised: mean {scale['mean']:.4g}, std {scale['std']:.4g})"
+    return text
 
 
 def _current_keys(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,10 @@ log = logging.getLogger("phalanx.serve")
 _HELP = "serve adapters over HTTP (micro-batched)"
 _DESCRIPTION = (
     "Serve adapter or export folders over HTTP. Concurrent requests are gathered into "
-    "batches; adapters that name the same base share one copy of it in memory."
+    "batches; adapters that name the same base share one copy of it in memory. Each model "
+    "answers in the shape of its problem type (single-label: label, score, probabilities; "
+    "multi-label: labels, per-label probabilities; regression: value); /v1/models lists "
+    "each one's problem_type and multi-label thresholds."
 )
 _EXAMPLES = """\
 examples:
@@ -89,7 +92,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         share_base=config.share_base,
     )
     for m in registry.models.values():
-        log.info("serving %s: %s %s (%s)", m.name, m.kind, m.labels, m.group)
+        log.info("serving %s: %s %s %s (%s)", m.name, m.kind, m.problem.type, m.labels, m.group)
     if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
         log.warning(
             "listening on %s without --api-key: anyone who reaches it can use it", config.host

@@ -2,8 +2,9 @@
 
 Besides its own fields it takes ``SHARED_OPTIONS`` from ``TrainConfig`` (same types,
 defaults, docs and validation): every compared method trains on the same data, split,
-seed and budget; only the method, its options and (unless ``lr`` is given) its default
-learning rate differ.
+problem type (single_label, multi_label or regression, with its label columns, loss and
+thresholds), seed and budget; only the method, its options and (unless ``lr`` is given)
+its default learning rate differ.
 
 Example:
     >>> cfg = CompareConfig(methods=["sparta,lora"], dataset="reviews.csv", max_steps=10)
@@ -33,6 +34,14 @@ SHARED_OPTIONS = (
     "text_pair_column",
     "label_column",
     "label_names",
+    "problem_type",
+    "label_columns",
+    "label_separator",
+    "allow_empty_labels",
+    "normalize_target",
+    "loss",
+    "pos_weight",
+    "thresholds",
     "validation_fraction",
     "test_fraction",
     "limit",
@@ -81,6 +90,8 @@ class CompareConfig:
     def __post_init__(self) -> None:
         if isinstance(self.methods, str):
             self.methods = [self.methods]
+        if isinstance(self.label_columns, str):  # "billing,bug", as TrainConfig takes it
+            self.label_columns = [c.strip() for c in self.label_columns.split(",") if c.strip()]
         check_field_types(self, "compare config")
         self.methods = self._expand_methods(self.methods)
         self.method_options = self._split_options(self.method_options)

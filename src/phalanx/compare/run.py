@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..folder import check_apart
 from ..registry import get_method
 from .config import CompareConfig
-from .result import CompareResult, CompareRow
+from .result import HEADLINE_METRICS, CompareResult, CompareRow
 from .table import TABLE_FILES, write_tables
 from .worker import reason
 
@@ -58,7 +58,7 @@ def compare(config: CompareConfig, *, verbose: bool = False) -> CompareResult:
     Example:
         >>> result = compare(CompareConfig(dataset="reviews.csv", text_column="review",
         ...     label_column="stars", methods=["sparta,lora"]))  # doctest: +SKIP
-        >>> [(r.method, r.test_accuracy) for r in result.rows]  # doctest: +SKIP
+        >>> [(r.method, r.value("test", "accuracy")) for r in result.rows]  # doctest: +SKIP
         [('sparta', 0.81), ('lora', 0.8)]
     """
     output = Path(str(config.output)).expanduser()
@@ -71,7 +71,7 @@ def compare(config: CompareConfig, *, verbose: bool = False) -> CompareResult:
         tag = f"[{i}/{total} {method}]"
         log.info("%s training (log: %s)", tag, output / f"{method}.log")
         try:
-            row = _run_method(config, method, output, tag, verbose)
+            row = _run_method(config, method, output, tag, verbose, result.metrics)
         except KeyboardInterrupt:
             result.rows.append(CompareRow(method, "failed", error="interrupted (Ctrl-C)"))
             result.files = write_tables(result, output)
@@ -82,13 +82,8 @@ def compare(config: CompareConfig, *, verbose: bool = False) -> CompareResult:
         result.rows.append(row)
         result.files = write_tables(result, output)
         if row.ok:
-            log.info(
-                "%s done in %.1f s: test accuracy %s, macro-F1 %s",
-                tag,
-                row.train_seconds or 0.0,
-                _pct(row.test_accuracy),
-                _num(row.test_macro_f1),
-            )
+            figures = ", ".join(f"{m} {_num(row.value('test', m), m)}" for m in result.metrics)
+            log.info("%s done in %.1f s: test %s", tag, row.train_seconds or 0.0, figures)
         else:
             log.error("%s failed: %s", tag, row.error)
     return result
@@ -132,16 +127,23 @@ def _check_shared(config: CompareConfig) -> dict[str, Any]:
             f"dataset {config.dataset!r} has no validation examples; give a validation split or "
             "a validation_fraction > 0 (best-epoch selection needs one)"
         )
-    return {"sizes": sizes, "labels": list(splits.label_names)}
+    problem_type = getattr(splits, "problem_type", None) or "single_label"
+    return {"sizes": sizes, "labels": list(splits.label_names), "problem_type": problem_type}
 
 
 # ----------------------------------------------------------------------------- one method
 
 
 def _run_method(
-    config: CompareConfig, method: str, output: Path, tag: str, verbose: bool
+    config: CompareConfig,
+    method: str,
+    output: Path,
+    tag: str,
+    verbose: bool,
+    metrics: tuple[str, ...] = HEADLINE_METRICS["single_label"],
 ) -> CompareRow:
-    """Train ``method`` in a child process; its row (failed, with the reason, if it did)."""
+    """Train ``method`` in a child process; its row (failed, with the reason, if it did)
+    holding the headline ``metrics`` of its validation and test results."""
     lr = config.lr if config.lr is not None else get_method(method).default_lr
     try:
         train_config = config.train_config(method)
@@ -158,7 +160,7 @@ def _run_method(
             if out.get("traceback"):
                 log_stream.write(out["traceback"])
     if code == 0 and out and "error" not in out:
-        return _ok_row(method, out, peak, run_folder)
+        return _ok_row(method, out, peak, run_folder, metrics)
     why = out.get("error") or _exit_reason(code, last_line)
     return CompareRow(
         method, "failed", lr=lr, peak_rss_bytes=peak, run_folder=run_folder, error=why
@@ -174,17 +176,21 @@ def _read_result(path: Path) -> dict[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
-def _ok_row(method: str, out: dict[str, Any], peak: int | None, run_folder: str) -> CompareRow:
+def _ok_row(
+    method: str,
+    out: dict[str, Any],
+    peak: int | None,
+    run_folder: str,
+    metrics: tuple[str, ...] = HEADLINE_METRICS["single_label"],
+) -> CompareRow:
     val, test = out.get("validation", {}), out.get("test", {})
     return CompareRow(
         method,
         lr=out["lr"],
         trainable_parameters=out["trainable_parameters"],
         adapter_bytes=out["adapter_bytes"],
-        validation_accuracy=metric(val, "accuracy"),
-        validation_macro_f1=metric(val, "macro_f1"),
-        test_accuracy=metric(test, "accuracy"),
-        test_macro_f1=metric(test, "macro_f1"),
+        validation={m: metric(val, m) for m in metrics},
+        test={m: metric(test, m) for m in metrics},
         train_seconds=out["train_seconds"],
         peak_rss_bytes=peak,
         steps=out.get("steps"),
@@ -205,7 +211,8 @@ def _exit_reason(code: int, last_line: str) -> str:
 
 def metric(metrics: dict[str, Any], name: str) -> float | None:
     """``metrics[name]`` however the run spells it (``macro-F1``, ``eval_macro_f1``, ...);
-    ``name`` is ``accuracy`` or ``macro_f1``. None when the run has no such number."""
+    ``name`` is a metric key (``accuracy``, ``micro_f1``, ``spearman``, ...). None when the
+    run has no such number."""
     wanted = _METRIC_NAMES.get(name, (_plain(name),))
     for key, value in metrics.items():
         key = _plain(str(key).removeprefix("eval_").removeprefix("test_"))
@@ -292,9 +299,8 @@ def _stop(proc: subprocess.Popen, grace: float = 60.0) -> str:
     return (rest or b"").decode("utf-8", errors="replace")
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
+def _num(x: float | None, name: str = "") -> str:
+    """A metric for the progress log: accuracy in percent, the rest as numbers."""
+    if x is None:
+        return "-"
+    return f"{100 * x:.1f}%" if name == "accuracy" else f"{x:.4g}"

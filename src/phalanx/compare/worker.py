@@ -66,6 +66,7 @@ def _run(options: dict[str, Any]) -> dict[str, Any]:
         "test": dict(result.test),
         "adapter_path": str(result.adapter_path),
         "adapter_bytes": folder_bytes(result.adapter_path),
+        "problem_type": result.problem.type,
     }
 
 

@@ -58,12 +58,24 @@ def lr_factor(mod: LearningRateFunctionModifier, epoch: float) -> float:
 
 
 class CompressTrainer(PhalanxTrainer):
-    """PhalanxTrainer + distillation loss + the recipe's learning-rate function."""
+    """PhalanxTrainer + distillation loss + the recipe's learning-rate function.
 
-    def __init__(self, *args: Any, recipe: Recipe, steps_per_epoch: int, **kwargs: Any):
+    ``problem_type`` picks the distillation loss; ``loss_fn`` (the problem's training loss,
+    default cross-entropy) is the loss without a teacher and the hard part with one.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        recipe: Recipe,
+        steps_per_epoch: int,
+        problem_type: str = "single_label",
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.spe = steps_per_epoch
+        self.problem_type = problem_type
         self.distill: DistillationModifier | None = recipe.one(DistillationModifier)
 
     def _epoch(self) -> float:
@@ -83,7 +95,12 @@ class CompressTrainer(PhalanxTrainer):
             and (d.end_epoch == -1 or self._epoch() < d.end_epoch)
         )
         if active:
-            loss = distillation_loss(logits, teacher, labels, d.hardness, d.temperature)
+            loss = distillation_loss(
+                logits, teacher, labels, d.hardness, d.temperature, self.problem_type,
+                self.loss_fn,
+            )  # fmt: skip
+        elif self.loss_fn is not None:
+            loss = self.loss_fn(logits, labels)
         else:
             loss = F.cross_entropy(logits.float(), labels)
         return (loss, {"logits": logits}) if return_outputs else loss

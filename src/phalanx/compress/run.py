@@ -1,5 +1,9 @@
 """``compress(config)``: recipe -> (pruned) student + teacher -> HF Trainer -> model folder.
 
+Single-label, multi-label and regression data alike (``problem_type``, as ``train``): the
+student trains with the problem's targets and loss, multi-label thresholds are tuned on
+validation after training, and phalanx.json records the problem.
+
 The output folder is a model folder ``phalanx.load_classifier`` reads, plus::
 
     recipe.yaml      the recipe, verbatim
@@ -23,36 +27,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..assets import resolve_model
-from ..data import DataSplits, TextDataset
-from ..folder import check_apart, resolve_adapter, write_json
-from ..inference.metrics import Evaluation, evaluation_from_logits
+from ..data import DataSplits
+from ..folder import write_json
+from ..inference.metrics import Evaluation
 from ..models.loading import load_base_classifier, load_tokenizer
+from ..problems import Problem
 from ..registry import get_method
-from ..training.inputs import PadCollator, TokenizedDataset, tokenize_split
+from ..training.inputs import PadCollator
 from ..training.setup import (
     apply_method,
     base_model_id,
     load_splits,
+    loss_function,
     predict_metrics,
+    problem_for,
     tokenize_splits,
     training_arguments,
+    tune_problem,
 )
-from ..training.trainer import EpochReport, compute_metrics
-from .augment import augment_texts
-from .callbacks import TEACHER_KEY, CompressTrainer, RecipeCallback, steps_per_epoch
+from ..training.trainer import EpochReport, metrics_for
+from .callbacks import CompressTrainer, RecipeCallback, steps_per_epoch
+from .checks import check_compress_output, check_method
 from .config import CompressConfig
-from .distill import Teacher, load_teacher, teacher_meta
 from .modifiers import (
-    GMPruningModifier,
-    QuantizationModifier,
     SetWeightDecayModifier,
     StructuredPruningModifier,
 )
 from .prune import sparsity_report
 from .recipe import Recipe, load_recipe
+from .teaching import (
+    TeacherCollator,
+    compare_with_teacher,
+    distillation_data,
+    recovery,
+    teacher_info,
+)
 
 __all__ = ["CompressResult", "check_method", "compress"]
 
@@ -70,89 +80,20 @@ class CompressResult:
     train_seconds: float
     steps: int
     structure: dict[str, Any] | None = None
-    teacher: dict[str, float] = field(default_factory=dict)  # its accuracy on the splits
+    teacher: dict[str, Any] = field(default_factory=dict)
+    """The teacher on the splits: its accuracy per split (single_label), else a dict of
+    its metrics per split."""
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    problem: Problem = field(default_factory=Problem)
+    """What the model predicts, with its tuned thresholds / target scale (saved with it)."""
     model: Any = field(default=None, repr=False)
     tokenizer: Any = field(default=None, repr=False)
 
     @property
     def recovery(self) -> float | None:
-        """The student's test accuracy as a fraction of the teacher's (None without one)."""
-        return _recovery(self.test, self.teacher)
-
-
-def _recovery(test: Evaluation, teacher: dict[str, float]) -> float | None:
-    # the sparse-model literature's figure: what the student keeps of its teacher's accuracy
-    if not teacher.get("test") or "accuracy" not in test:
-        return None
-    return test["accuracy"] / teacher["test"]
-
-
-def check_method(recipe: Recipe, method: str) -> None:
-    """A method that keeps the base frozen composes only with modifiers that leave it alone."""
-    if not get_method(method).frozen_base:
-        return
-    bad = [
-        m.name
-        for m in recipe.modifiers
-        if isinstance(m, GMPruningModifier | StructuredPruningModifier | QuantizationModifier)
-    ]
-    if bad:
-        raise ValueError(
-            f"method={method} freezes the base weights, so it cannot run {', '.join(bad)}; "
-            f"prune/quantize with method=full first, then train {method} on that model with a "
-            "recipe of ConstantPruningModifier, DistillationModifier and schedule modifiers"
-        )
-
-
-class _WithTeacher(torch.utils.data.Dataset):
-    def __init__(self, base: Any, logits: torch.Tensor):
-        self.base, self.logits = base, logits
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {**self.base[i], TEACHER_KEY: self.logits[i]}
-
-
-class _TeacherCollator:
-    """PadCollator for the token columns; teacher logits (when present) are stacked."""
-
-    def __init__(self, pad: PadCollator):
-        self.pad = pad
-
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        teacher = [it.pop(TEACHER_KEY) for it in items if TEACHER_KEY in it]
-        batch = self.pad(items)
-        if teacher:
-            batch[TEACHER_KEY] = torch.stack(teacher)
-        return batch
-
-
-def _augmented(
-    config: CompressConfig,
-    texts: TextDataset,
-    tokenized: TokenizedDataset,
-    logits: torch.Tensor,
-    teacher: Teacher,
-    tokenizer: Any,
-) -> tuple[TokenizedDataset, torch.Tensor]:
-    """Originals plus ``distill_augment`` teacher-labelled variants of each training text."""
-    if texts.pairs is not None:
-        raise ValueError(
-            "distill_augment crops single texts; this dataset has text pairs: set it to 0"
-        )
-    extra = augment_texts(texts.texts, config.distill_augment, seed=config.seed)
-    extra_logits = teacher.logits(extra, batch_size=config.eval_batch_size)
-    # the hard-label part of the loss (hardness < 1) follows the teacher on the variants
-    labels = extra_logits.argmax(-1).tolist()
-    extra_ds = tokenize_split(
-        TextDataset(extra, labels), tokenizer, config.input_template, config.max_length
-    )
-    features = {k: v + extra_ds.features[k] for k, v in tokenized.features.items()}
-    merged = TokenizedDataset(features, tokenized.labels + extra_ds.labels)
-    return merged, torch.cat([logits, extra_logits])
+        """The student's test accuracy as a fraction of the teacher's (single_label; None
+        without a teacher)."""
+        return recovery(self.test, self.teacher)
 
 
 def compress(config: CompressConfig | None = None, **options: Any) -> CompressResult:
@@ -200,63 +141,49 @@ def compress(config: CompressConfig | None = None, **options: Any) -> CompressRe
         shutil.rmtree(work, ignore_errors=True)
 
 
-def check_compress_output(config: CompressConfig, output: Path) -> None:
-    """Refuse an output that is, holds or lies inside the model, the dataset or a teacher, or
-    a non-empty one without ``overwrite`` (which then replaces only the model folder's files,
-    recipe.yaml, sparsity.json and metrics.json)."""
-    teachers = [_teacher_folder(t.strip()) for t in (config.teacher or "").split(",")]
-    inputs = {"model": config.model, "dataset": config.dataset}
-    for i, teacher in enumerate(filter(None, teachers), 1):
-        inputs["teacher" if len(teachers) == 1 else f"teacher {i}"] = teacher
-    check_apart(output, inputs)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not config.overwrite:
-        raise FileExistsError(
-            f"output {str(output)!r} exists and is not empty; pass --overwrite or choose "
-            "another --output"
-        )
-
-
-def _teacher_folder(teacher: str) -> str:
-    """A teacher run folder's ``adapter/`` (what is read), else the teacher as given."""
-    try:
-        return str(resolve_adapter(teacher)) if Path(teacher).is_dir() else teacher
-    except ValueError:
-        return teacher
-
-
 def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> CompressResult:
     from transformers import set_seed
 
     set_seed(config.seed)
     splits = load_splits(tcfg)
+    problem = problem_for(tcfg, splits)
+    labels = list(splits.label_names)
     smod = recipe.one(StructuredPruningModifier)
-    model, tokenizer, datasets, structure = _student(config, tcfg, splits, smod)
+    model, tokenizer, datasets, structure = _student(config, tcfg, splits, smod, problem)
     # before the teacher's pass: bad pruning params fail fast
     n_train = len(datasets["train"]) * (1 + config.distill_augment)
     spe = steps_per_epoch(n_train, config.batch_size, 1, args.world_size)
     callback = RecipeCallback(recipe, inner_model(model), spe)
     teacher, train_ds, teacher_scores = None, datasets["train"], {}
     if recipe.distillation is not None:
-        teacher, train_ds, teacher_scores = _distillation(config, splits, train_ds, tokenizer)
+        teacher, train_ds, teacher_scores = distillation_data(
+            config, splits, train_ds, tokenizer, problem
+        )
+    validation = datasets["validation"].sorted_by_length()
     trainer = CompressTrainer(
         model=model,
         args=args,
         train_dataset=train_ds,
-        eval_dataset=datasets["validation"].sorted_by_length(),
-        data_collator=_TeacherCollator(PadCollator(tokenizer)),
-        compute_metrics=compute_metrics,
-        callbacks=[EpochReport(), callback],
+        eval_dataset=validation,
+        data_collator=TeacherCollator(PadCollator(tokenizer)),
+        compute_metrics=metrics_for(problem, labels),
+        callbacks=[EpochReport(problem.type), callback],
+        loss_fn=loss_function(tcfg, problem, splits),
         recipe=recipe,
         steps_per_epoch=spe,
+        problem_type=problem.type,
     )
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
     callback.apply_masks()
+    problem = _tuned(tcfg, trainer, validation, problem)
     scores = None if teacher is None else teacher_scores
-    inner, test, metrics, report = _evaluate(trainer, model, callback, datasets, scores, seconds)
-    teacher_info = None if teacher is None else _teacher_info(teacher, teacher_scores)
-    meta = _meta(config, recipe, metrics, structure, callback.qat_started, teacher_info, splits)
+    inner, test, metrics, report = _evaluate(
+        trainer, model, callback, datasets, scores, seconds, problem, labels
+    )
+    info = None if teacher is None else teacher_info(teacher, teacher_scores)
+    meta = _meta(config, recipe, metrics, structure, callback.qat_started, info, splits, problem)
     _save(config, model, inner, tokenizer, output, meta, smod)
     (output / "recipe.yaml").write_text(recipe.text)
     write_json(output / "sparsity.json", report)
@@ -272,39 +199,39 @@ def _run(config: CompressConfig, recipe: Recipe, tcfg, args, output: Path) -> Co
         structure=structure,
         teacher=teacher_scores,
         history=list(trainer.state.log_history),
+        problem=problem,
         model=inner,
         tokenizer=tokenizer,
     )
 
 
-def _student(config: CompressConfig, tcfg, splits: DataSplits, smod):
+def _tuned(tcfg, trainer: CompressTrainer, validation: Any, problem: Problem) -> Problem:
+    """Multi-label thresholds set as ``train`` sets them (a fixed value, or tuned on the
+    validation split; 0.5 without one); other problems as they are."""
+    if problem.type != "multi_label" or len(validation):
+        return tune_problem(tcfg, trainer, validation, problem)
+    from ..problems.thresholds import threshold_setting
+
+    setting = threshold_setting(tcfg.thresholds)
+    if isinstance(setting, float):
+        return Problem("multi_label", thresholds=(setting,))
+    log.warning("no validation examples to tune the multi-label thresholds on: 0.5 it is")
+    return problem
+
+
+def _student(config: CompressConfig, tcfg, splits: DataSplits, smod, problem: Problem):
     """The student under the method (structurally pruned first when the recipe says so), its
-    tokenizer, the tokenized splits and the structured-pruning report (or None)."""
-    base = load_base_classifier(config.model, dict(enumerate(splits.label_names)), device="cpu")
+    tokenizer, the tokenized splits (the problem's targets) and the structured-pruning
+    report (or None)."""
+    base = load_base_classifier(
+        config.model, dict(enumerate(splits.label_names)), device="cpu", problem_type=problem.type
+    )
     tokenizer = load_tokenizer(config.model, base, max_length=config.max_length)
-    datasets = tokenize_splits(tcfg, splits, tokenizer)
+    datasets = tokenize_splits(tcfg, splits, tokenizer, problem)
     structure = None
     if smod is not None:
         structure = _prune_structured(base, smod, datasets["train"], tokenizer)
     return apply_method(tcfg, base), tokenizer, datasets, structure
-
-
-def _distillation(config: CompressConfig, splits: DataSplits, train_ds: Any, tokenizer: Any):
-    """The teacher, the training set with its logits (plus augmented copies), and the
-    teacher's accuracy on the validation and test splits."""
-    teacher = load_teacher(config.teacher, list(splits.label_names), device="cpu")
-    start = time.perf_counter()
-    logits = teacher.logits(splits.train.texts, batch_size=config.eval_batch_size)
-    if config.distill_augment:
-        train_ds, logits = _augmented(config, splits.train, train_ds, logits, teacher, tokenizer)
-    log.info(
-        "teacher %s: logits of %d training texts in %.0f s",
-        config.teacher,
-        len(logits),
-        time.perf_counter() - start,
-    )
-    scores = _score_teacher(teacher, splits, config.eval_batch_size)
-    return teacher, _WithTeacher(train_ds, logits), scores
 
 
 def _evaluate(
@@ -312,19 +239,23 @@ def _evaluate(
     model: Any,
     callback: RecipeCallback,
     datasets: dict[str, Any],
-    teacher_scores: dict[str, float] | None,
+    teacher_scores: dict[str, Any] | None,
     seconds: float,
+    problem: Problem,
+    labels: list[str],
 ) -> tuple[Any, Evaluation, dict[str, Any], dict[str, Any]]:
     """The final model, its test metrics, the run's metrics.json and its sparsity report."""
     metrics: dict[str, Any] = {
         "steps": trainer.state.global_step,
         "train_seconds": round(seconds, 1),
     }
-    inner, test = _final_test(trainer, inner_model(model), callback, datasets["test"], metrics)
+    inner, test = _final_test(
+        trainer, inner_model(model), callback, datasets["test"], metrics, problem, labels
+    )
     if teacher_scores is not None:
-        _compare_with_teacher(metrics, test, teacher_scores)
+        compare_with_teacher(metrics, test, teacher_scores)
     report = sparsity_report(inner)
-    evals = [h for h in trainer.state.log_history if "eval_accuracy" in h]
+    evals = [h for h in trainer.state.log_history if "eval_loss" in h]
     metrics.update(
         validation={k.removeprefix("eval_"): v for k, v in (evals[-1] if evals else {}).items()},
         test=dict(test),
@@ -336,12 +267,18 @@ def _evaluate(
 
 
 def _final_test(
-    trainer: CompressTrainer, inner: Any, callback: RecipeCallback, test_ds: Any, metrics: dict
+    trainer: CompressTrainer,
+    inner: Any,
+    callback: RecipeCallback,
+    test_ds: Any,
+    metrics: dict,
+    problem: Problem,
+    labels: list[str],
 ) -> tuple[Any, Evaluation]:
     """The final model and its test metrics; after QAT, the converted model's (the
     fake-quant and PyTorch dynamic int8 figures go into ``metrics``)."""
     test_ds = test_ds.sorted_by_length()
-    test = predict_metrics(trainer, test_ds)
+    test = predict_metrics(trainer, test_ds, labels, problem)
     if not callback.qat_started:
         return inner, test
     from .quantize import convert_qat, quantize_dynamic_int8
@@ -349,29 +286,13 @@ def _final_test(
     metrics["test_qat_fake_quant"] = dict(test)
     inner = convert_qat(inner)
     trainer.model = inner
-    test = predict_metrics(trainer, test_ds)
+    test = predict_metrics(trainer, test_ds, labels, problem)
     if len(test_ds) and inner.device.type == "cpu":
         # the int8 figure: PyTorch dynamic int8 (weights and per-batch activations)
         trainer.model = quantize_dynamic_int8(inner)
-        metrics["test_int8_dynamic"] = dict(predict_metrics(trainer, test_ds))
+        metrics["test_int8_dynamic"] = dict(predict_metrics(trainer, test_ds, labels, problem))
         trainer.model = inner
     return inner, test
-
-
-def _compare_with_teacher(metrics: dict, test: Evaluation, teacher_scores: dict) -> None:
-    metrics["teacher"] = teacher_scores  # what the student is held to, on the same splits
-    if (recovery := _recovery(test, teacher_scores)) is not None:
-        metrics["recovery"] = recovery
-        log.info(
-            "teacher test accuracy %.2f%%, student %.2f%%: recovery %.1f%%",
-            100 * teacher_scores["test"],
-            100 * test["accuracy"],
-            100 * recovery,
-        )
-
-
-def _teacher_info(teacher: Teacher, scores: dict[str, float]) -> dict[str, Any]:
-    return {**teacher_meta(teacher), **{f"{k}_accuracy": v for k, v in scores.items()}}
 
 
 def _meta(
@@ -382,9 +303,19 @@ def _meta(
     qat: bool,
     teacher: dict | None,
     splits: DataSplits,
+    problem: Problem,
 ) -> dict[str, Any]:
-    """What the output's phalanx.json records about the run."""
+    """What the output's phalanx.json records about the run: the problem (type,
+    thresholds, target scale), template, metrics, the compression, the data."""
+    columns: dict[str, Any] = {
+        "text": config.text_column,
+        "text_pair": None,
+        "label": config.label_column,
+    }
+    if problem.type == "multi_label":
+        columns.update(label_columns=config.label_columns, label_separator=config.label_separator)
     return {
+        "problem": problem.to_meta(),
         "input_template": config.input_template,
         "max_length": config.max_length,
         "metrics": {k: metrics[k] for k in ("validation", "test", "sparsity", "steps")},
@@ -399,11 +330,7 @@ def _meta(
             "source": config.dataset,
             "checksums": splits.checksums,
             # the defaults of classify / evaluate / export --calibration on this model
-            "columns": {
-                "text": config.text_column,
-                "text_pair": None,
-                "label": config.label_column,
-            },
+            "columns": columns,
         },
     }
 
@@ -413,17 +340,6 @@ def inner_model(model: Any) -> Any:
     from ..methods.sparta import SpaRTAModel
 
     return model.model if isinstance(model, SpaRTAModel) else model
-
-
-def _score_teacher(teacher: Teacher, splits: DataSplits, batch_size: int) -> dict[str, float]:
-    """The teacher's accuracy on this run's validation and test splits (empty ones skipped)."""
-    scores = {}
-    for name in ("validation", "test"):
-        split = getattr(splits, name)
-        if len(split.texts):
-            logits = teacher.logits(split.texts, batch_size=batch_size)
-            scores[name] = evaluation_from_logits(logits, torch.tensor(split.labels))["accuracy"]
-    return scores
 
 
 def _prune_structured(model, smod: StructuredPruningModifier, train_ds, tokenizer) -> dict:

@@ -26,6 +26,7 @@ __all__ = [
     "is_number",
     "label_ids",
     "label_text",
+    "missing_label",
     "row_name",
     "text_value",
 ]
@@ -46,6 +47,8 @@ def clean_rows(
     split: str,
     label_names: list[str] | None = None,
     file: str | None = None,
+    *,
+    read_label: Callable[[int, str], Any] | None = None,
 ) -> tuple[list[str], list[Any], list[str] | None]:
     """Texts as stripped strings; rows with an empty text are dropped with a warning.
 
@@ -53,6 +56,9 @@ def clean_rows(
     ``label_names`` names that spelling) is an error naming its row: silently making it a
     class of its own would train on it. Rows are named by ``split`` ("train row 3"), or by
     ``file`` when the table is that one file ("row 3 of reviews.csv").
+    ``read_label(index, row)``: reads (and checks) the label of the row at ``index`` (from
+    0) of every row with a text instead, ``row`` naming it (multi-label and regression
+    targets, see ``phalanx.data.targets``); the label column is then not read here.
     """
     text_col, pair_col, label_col = columns
     texts, labels, pairs, dropped = [], [], [] if pair_col else None, 0
@@ -63,13 +69,13 @@ def clean_rows(
         if not text:
             dropped += 1
             continue
-        label = table[label_col][i]
-        shown_label = text_value(label, label_col, row)
-        if (not shown_label or shown_label in MISSING_SPELLINGS) and shown_label not in named:
-            raise InputError(
-                f"label column {label_col!r} has no value in {row}: {shown(label)}; fill it "
-                f"in, drop the row, or name {shown(label)} in label_names if it is a class"
-            )
+        if read_label is not None:
+            label = read_label(i, row)
+        else:
+            label = table[label_col][i]
+            shown_label = text_value(label, label_col, row)
+            if (not shown_label or shown_label in MISSING_SPELLINGS) and shown_label not in named:
+                raise missing_label(label, label_col, row)
         texts.append(text)
         labels.append(label)
         if pairs is not None:
@@ -77,6 +83,15 @@ def clean_rows(
     if dropped:
         logger.warning("dropped %d %s rows whose %r is empty", dropped, split, text_col)
     return texts, labels, pairs
+
+
+def missing_label(value: Any, column: str, row: str, fix: str = "") -> InputError:
+    """The error for a label cell with no value (``fix``: what else the user may do)."""
+    fix = fix or f"name {shown(value)} in label_names if it is a class"
+    return InputError(
+        f"label column {column!r} has no value in {row}: {shown(value)}; fill it in, drop "
+        f"the row, or {fix}"
+    )
 
 
 def row_name(split: str, n: int, file: str | None = None) -> str:
@@ -247,7 +262,8 @@ def _encode_found(raw: dict[str, list[Any]], column: str) -> tuple[dict[str, lis
         if fractional:
             raise InputError(
                 f"label column {column!r} holds non-integer numbers (e.g. {fractional[0]}); "
-                "phalanx trains classifiers: map them to classes first"
+                "map them to classes first, or predict them as numbers with --problem-type "
+                "regression (problem_type= in Python)"
             )
         names = sorted({str(v).strip() for v in values})
         index = {n: i for i, n in enumerate(names)}

@@ -17,6 +17,7 @@ __all__ = [
     "SUFFIXES",
     "Table",
     "missing_column",
+    "read_labelled_source",
     "read_source",
     "read_table",
     "split_name",
@@ -56,7 +57,14 @@ def pandas():
 
 
 def frame_to_table(df: Any) -> Table:
-    return {str(c): df[c].tolist() for c in df.columns}
+    """A DataFrame's columns as lists (a list cell, an array in pandas, as a list)."""
+    table = {}
+    for c in df.columns:
+        values = df[c].tolist()
+        if df[c].dtype == object:  # parquet list columns arrive as arrays
+            values = [v.tolist() if getattr(v, "ndim", 0) == 1 else v for v in values]
+        table[str(c)] = values
+    return table
 
 
 def _decode(path: Path) -> str:
@@ -199,9 +207,18 @@ def split_name(name: str) -> str | None:
 
 def read_source(source: str, label_column: str) -> tuple[dict[str, Table], list[str] | None]:
     """Tables by split (and ClassLabel names, for HF datasets) for a file, folder or HF name."""
+    tables, names, _ = read_labelled_source(source, label_column)
+    return tables, names
+
+
+def read_labelled_source(
+    source: str, label_column: str
+) -> tuple[dict[str, Table], list[str] | None, str | None]:
+    """``read_source`` and the problem type a Hugging Face dataset's label feature says
+    (``Sequence(ClassLabel)``: multi_label, a float ``Value``: regression; else None)."""
     path = Path(source).expanduser()
     if path.is_file():
-        return {"train": read_table(path)}, None
+        return {"train": read_table(path)}, None, None
     if path.is_dir():
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
             import datasets
@@ -209,7 +226,7 @@ def read_source(source: str, label_column: str) -> tuple[dict[str, Table], list[
             return _from_hf(datasets.load_from_disk(str(path)), source, label_column)
         files = _find_split_files(path)
         if files:
-            return {s: read_table(p) for s, p in files.items()}, None
+            return {s: read_table(p) for s, p in files.items()}, None, None
     elif path.suffix.lower() in SUFFIXES or source.startswith((".", "/", "~")):
         raise FileNotFoundError(f"no such data file or folder: {source!r}")
     elif close := difflib.get_close_matches(source, list(BUILTIN_DATASETS), n=1, cutoff=0.8):
@@ -237,10 +254,10 @@ def read_source(source: str, label_column: str) -> tuple[dict[str, Table], list[
 
 def _from_hf(
     loaded: Any, source: str, label_column: str
-) -> tuple[dict[str, Table], list[str] | None]:
+) -> tuple[dict[str, Table], list[str] | None, str | None]:
     split_dict = loaded if hasattr(loaded, "keys") else {"train": loaded}
     tables: dict[str, Table] = {}
-    names = None
+    names, kind = None, None
     for key in split_dict:
         split = split_name(key)
         if split is None:
@@ -248,13 +265,24 @@ def _from_hf(
             continue
         ds = split_dict[key]
         feature = ds.features.get(label_column)
-        names = names or getattr(feature, "names", None)
+        inner = getattr(feature, "feature", None)  # Sequence / List of a feature
+        feature_names = getattr(feature, "names", None) or getattr(inner, "names", None)
+        names = names or feature_names
+        if getattr(inner, "names", None):
+            kind = "multi_label"
+        elif str(getattr(feature, "dtype", "")).startswith(("float", "double")):
+            kind = "regression"
         table = ds.to_dict()
-        if getattr(feature, "names", None) and label_column in table:
+        if feature_names and label_column in table:
             # a ClassLabel stores ids: its names are the labels (-1, "no label", is missing)
-            table[label_column] = [_class_name(v, feature.names) for v in table[label_column]]
+            table[label_column] = [
+                [_class_name(v, feature_names) for v in vs]
+                if isinstance(vs, list)
+                else _class_name(vs, feature_names)
+                for vs in table[label_column]
+            ]
         tables[split] = table
-    return tables, names
+    return tables, names, kind
 
 
 def _class_name(value: Any, names: list[str]) -> Any:

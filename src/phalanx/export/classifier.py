@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..inference.classifier import TextClassifier
-from .format import read_export_meta
+from .format import export_problem, read_export_meta
 from .runtime import Pipeline
 
 __all__ = ["ExportClassifier", "check_utf8"]
@@ -37,8 +37,12 @@ class ExportClassifier(TextClassifier):
         batch_size: int = 32,
         max_length: int | None = None,
         num_threads: int | None = None,
+        problem_type: str | None = None,
     ):
+        """``problem_type``: the problem type the caller expects; an export of another one
+        is refused (default: whatever the export records)."""
         meta = read_export_meta(path)
+        export_problem(meta, path).check_matches(problem_type, str(path))
         self.pipeline = Pipeline.create(
             model_path=path, batch_size=batch_size, max_length=max_length, num_threads=num_threads
         )
@@ -46,6 +50,7 @@ class ExportClassifier(TextClassifier):
         self.adapter = str(path)
         self.base_model_name = (meta.get("source") or {}).get("base_model") or str(path)
         self.id2label = {str(k): v for k, v in self.pipeline.id2label.items()}
+        self.problem = self.pipeline.problem
         self.template = self.pipeline.template
         self.max_length = self.pipeline.max_length
         self.tokenizer = self.pipeline.tokenizer

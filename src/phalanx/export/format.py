@@ -1,8 +1,10 @@
 """The export folder: ``model.onnx``, tokenizer files and ``phalanx_export.json``.
 
-The metadata carries what inference needs without the adapter: labels, template, max
-length, architecture, padding side, quantization, and a format version that readers check.
-``read_export_meta`` is its one reader: it checks every field's type before use.
+The metadata carries what inference needs without the adapter: labels, the problem type
+(``problem``: ``Problem.to_meta()``; absent in exports written before problem types, which
+are single_label), template, max length, architecture, padding side, quantization, and a
+format version that readers check. ``read_export_meta`` is its one reader: it checks every
+field's type before use.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, first_line
+from ..errors import InputError, first_line, shown
 from ..folder import (
     EXPORT_FORMAT,
     EXPORT_META_FILE,
@@ -26,6 +28,7 @@ from ..folder import (
     is_names,
     is_str,
 )
+from ..problems import Problem
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -35,6 +38,7 @@ __all__ = [
     "REEXPORT",
     "check_onnx",
     "export_info",
+    "export_problem",
     "is_export",
     "read_export_meta",
 ]
@@ -61,6 +65,7 @@ _FIELDS: dict[str, Field] = {
     "source": (is_dict, "an object"),
     "training": (is_dict, "an object"),
     "dataset": (is_dict, "an object"),
+    "problem": (is_dict, 'an object such as {"type": "multi_label", "thresholds": [0.5]}'),
 }
 _REQUIRED = ("id2label", "max_length", "pad_token_id", "empty_token_id", "padding_side")
 
@@ -107,11 +112,31 @@ def read_export_meta(path: str | os.PathLike) -> dict[str, Any]:
     labels = check_id2label(data["id2label"], file, REEXPORT)
     if data.get("labels") is not None and data["labels"] != labels:
         raise InputError(f"{file}: labels {data['labels']} disagree with id2label; {REEXPORT}")
+    export_problem(data, p)  # a malformed problem entry fails here, naming the file
     data.setdefault("model_file", MODEL_FILE)
     model = _inside(p, data["model_file"], file)
     if not model.is_file():
         raise FileNotFoundError(f"export folder {p} lacks {data['model_file']}; {REEXPORT}")
     return data
+
+
+def export_problem(meta: dict[str, Any], path: str | os.PathLike) -> Problem:
+    """The problem type of an export (its ``problem`` entry; single_label when it has none),
+    checked against its labels; InputError naming the file and the fix otherwise."""
+    file = Path(path) / META_FILE
+    try:
+        problem = Problem.from_meta(meta)
+        labels = meta.get("labels") or list((meta.get("id2label") or {}).values())
+        if problem.type == "multi_label":
+            problem.threshold_vector(len(labels))  # one threshold, or one per label
+    except InputError as err:
+        raise InputError(f"{file}: {err}; {REEXPORT}") from None
+    if problem.type == "regression" and len(labels) != 1:
+        raise InputError(
+            f"{file}: a regression export has one output (one label, the target), but its "
+            f"labels are {shown(labels)}; {REEXPORT}"
+        )
+    return problem
 
 
 def _inside(folder: Path, name: str, file: Path) -> Path:
@@ -127,7 +152,8 @@ def _inside(folder: Path, name: str, file: Path) -> Path:
 
 
 def check_onnx(path: str | os.PathLike, meta: dict[str, Any]) -> None:
-    """The export's graph parses and has a ``logits`` output (skipped without onnx)."""
+    """The export's graph parses and has a ``logits`` output (skipped without onnx); exports
+    since problem types also have ``scores`` (older ones do not, and still run)."""
     try:
         import onnx
     except ImportError:
@@ -166,6 +192,7 @@ def export_info(path: str | os.PathLike) -> dict[str, Any]:
         "model_type": meta.get("model_type"),
         "trainable_parameters": None,
         "labels": check_id2label(meta["id2label"], p / META_FILE, REEXPORT),
+        "problem": export_problem(meta, p).to_meta(),
         "input_template": meta.get("input_template"),
         "max_length": meta["max_length"],
         "size_bytes": sum(f.stat().st_size for f in p.rglob("*") if f.is_file()),

@@ -17,7 +17,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["MergedClassifier", "merge_for_export"]
+__all__ = ["OUTPUT_NAMES", "MergedClassifier", "ScoredModule", "merge_for_export"]
+
+OUTPUT_NAMES = ("logits", "scores")
+"""The exported graph's outputs: raw logits, and what ``classify`` returns (``ScoredModule``)."""
 
 _PROMPT_PEFT_TYPES = ("PROMPT_TUNING", "P_TUNING")
 
@@ -31,6 +34,27 @@ class LogitsModule(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+
+
+class ScoredModule(nn.Module):
+    """(input_ids, attention_mask) -> (logits, scores): the scores are ``problem.scores`` of
+    the logits, the softmax (single_label), a sigmoid per label (multi_label; never a
+    softmax) or the value in the data's units (regression: ``target_scale`` undone), so a
+    user of the ONNX graph alone reads them as phalanx does."""
+
+    def __init__(self, module: nn.Module, problem: Any):
+        super().__init__()
+        self.module = module
+        self.problem = problem
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.module(input_ids, attention_mask)
+        scores = self.problem.scores(logits)
+        if scores is logits:  # regression on raw targets: a graph output of its own
+            scores = logits.clone()
+        return logits, scores
 
 
 class PromptFoldedModule(nn.Module):

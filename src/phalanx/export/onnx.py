@@ -4,6 +4,10 @@ The TorchScript exporter (``torch.onnx.export(..., dynamo=False)``) with ``dynam
 is used by default: on these models it gives the same graphs as the dynamo exporter
 15x faster (2-3 s instead of 40-55 s for a tiny BERT or Llama on 2 busy cores).
 Every export is checked against PyTorch on a batch of another shape before it is kept.
+
+The graph has two outputs: ``logits`` and ``scores`` (``ScoredModule``: what ``classify``
+returns for the model's problem type: a softmax, a sigmoid per label, or the value); both
+are checked, and the metadata records the ``problem`` (``Problem.to_meta()``).
 """
 
 from __future__ import annotations
@@ -18,17 +22,17 @@ import torch
 
 from ..folder import atomic_folder, resolve_adapter, write_json
 from ..inference.batching import empty_token_id, pad, tokenize
+from ..problems import Problem
 from .format import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, MODEL_FILE
-from .merge import MergedClassifier, merge_for_export
+from .merge import OUTPUT_NAMES, MergedClassifier, ScoredModule, merge_for_export
 from .output import EXPORT_FILES, check_export_output
+from .parity import PARITY_TOLERANCE, parity_diff
 
 __all__ = ["EXPORTERS", "export_onnx", "require_export_deps"]
 
 log = logging.getLogger(__name__)
 
 EXPORTERS = ("torchscript", "dynamo")
-PARITY_TOLERANCE = 1e-3
-"""fp32 logits of the export vs PyTorch; far above float noise, far below a broken graph."""
 _PROBE = [
     "a charming journey",
     "It was a bad movie, slow and dull, and the acting was painful to watch.",
@@ -55,9 +59,20 @@ def _encode(merged: MergedClassifier, texts: list[str], max_length: int) -> dict
     return pad({"input_ids": ids}, tok.pad_token_id, tok.padding_side, return_tensors="np")
 
 
+def problem_of(merged: MergedClassifier) -> Problem:
+    """The problem type of the merged classifier (single_label for one that records none)."""
+    problem = getattr(merged.classifier, "problem", None)
+    return problem if isinstance(problem, Problem) else Problem()
+
+
+def _scored(merged: MergedClassifier) -> ScoredModule:
+    return ScoredModule(merged.module, problem_of(merged)).eval()
+
+
 def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: str) -> bool:
-    """Export ``merged.module`` to ``file``; returns whether the last layer was reduced to
-    the first token (BERT-family heads read nothing else; see first_token.py)."""
+    """Export ``merged.module`` (logits and scores: ``ScoredModule``) to ``file``; returns
+    whether the last layer was reduced to the first token (BERT-family heads read nothing
+    else; see first_token.py)."""
     from .first_token import first_token_last_layer
 
     sample = _encode(merged, _PROBE[:2], 32)
@@ -65,7 +80,7 @@ def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: st
     names = ["input_ids", "attention_mask"]
     kwargs: dict[str, Any] = {
         "input_names": names,
-        "output_names": ["logits"],
+        "output_names": list(OUTPUT_NAMES),
         "opset_version": opset,
     }
     if exporter == "dynamo":
@@ -75,14 +90,15 @@ def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: st
         kwargs["dynamo"] = True
     else:
         axes = {0: "batch", 1: "sequence"}
-        kwargs["dynamic_axes"] = {**{n: axes for n in names}, "logits": {0: "batch"}}
+        outputs = {n: {0: "batch"} for n in OUTPUT_NAMES}
+        kwargs["dynamic_axes"] = {**{n: axes for n in names}, **outputs}
         kwargs["dynamo"] = False
         kwargs["do_constant_folding"] = True
     model = getattr(merged.module, "model", merged.module)
     try:
         with warnings.catch_warnings(), torch.no_grad(), first_token_last_layer(model) as first:
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow
-            torch.onnx.export(merged.module, args, str(file), **kwargs)
+            torch.onnx.export(_scored(merged), args, str(file), **kwargs)
     except Exception as err:  # the exporters raise many types; name the model and the cause
         raise ValueError(
             f"{merged.architecture} (model type {merged.model_type!r}) does not export to ONNX "
@@ -92,17 +108,23 @@ def _torch_export(merged: MergedClassifier, file: Path, opset: int, exporter: st
     return first
 
 
-def check_parity(merged: MergedClassifier, file: Path, max_length: int) -> float:
-    """Max |logit difference| of the ONNX file vs PyTorch on texts of several lengths."""
+def check_parity(merged: MergedClassifier, file: Path, max_length: int) -> dict[str, float]:
+    """Max difference of each output of the ONNX file (``logits``, ``scores``) vs PyTorch on
+    texts of several lengths (``parity_diff``).
+    An older graph with a ``logits`` output only is compared on that one."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs() if o.name in OUTPUT_NAMES]
     long = " ".join(_PROBE[1:2] * 12)  # longer than the traced sample: other shapes
     batch = _encode(merged, [*_PROBE, long], max_length)
-    got = session.run(["logits"], batch)[0]
+    got = dict(zip(names, session.run(names, batch), strict=True))
     with torch.no_grad():
-        want = merged.module(*(torch.from_numpy(batch[k]) for k in ("input_ids", "attention_mask")))
-    return float(np.abs(got - want.numpy()).max())
+        want = _scored(merged)(
+            *(torch.from_numpy(batch[k]) for k in ("input_ids", "attention_mask"))
+        )
+    wanted = dict(zip(OUTPUT_NAMES, (w.numpy() for w in want), strict=True))
+    return {name: parity_diff(got[name], wanted[name], name == "scores") for name in names}
 
 
 def export_onnx(
@@ -162,13 +184,15 @@ def export_onnx(
     with atomic_folder(output, overwrite=overwrite, owned=EXPORT_FILES) as tmp:
         model_file = tmp / MODEL_FILE
         first_token = _torch_export(merged, model_file, opset, exporter)
-        diff = check_parity(merged, model_file, clf.max_length)
-        if not diff <= PARITY_TOLERANCE:
-            raise ValueError(
-                f"{merged.architecture} did not export faithfully: ONNX logits differ from "
-                f"PyTorch by {diff:.2e} (> {PARITY_TOLERANCE}) on inputs of another shape; "
-                "the exporter traced shape-specific control flow. Try --exporter dynamo"
-            )
+        diffs = check_parity(merged, model_file, clf.max_length)
+        for name, diff in diffs.items():
+            if not diff <= PARITY_TOLERANCE:
+                raise ValueError(
+                    f"{merged.architecture} did not export faithfully: ONNX {name} differ "
+                    f"from PyTorch by {diff:.2e} (> {PARITY_TOLERANCE}) on inputs of another "
+                    "shape; the exporter traced shape-specific control flow. Try --exporter "
+                    "dynamo"
+                )
         merged.tokenizer.save_pretrained(str(tmp))
         if mode:
             texts = None
@@ -176,8 +200,10 @@ def export_onnx(
                 from ..data.templates import render_inputs
 
                 texts = render_inputs(clf.template, calibration_texts)
-            quantize_onnx(model_file, mode, merged.tokenizer, clf.max_length, texts)
-        meta = _metadata(merged, adapter, opset, exporter, mode, diff, first_token)
+            quantize_onnx(
+                model_file, mode, merged.tokenizer, clf.max_length, texts, problem_of(merged)
+            )
+        meta = _metadata(merged, adapter, opset, exporter, mode, diffs, first_token)
         write_json(tmp / META_FILE, meta)
     log.info("exported %s to %s (%s)", adapter, output, mode or "fp32")
     return Path(output)
@@ -189,7 +215,7 @@ def _metadata(
     opset: int,
     exporter: str,
     mode: str | None,
-    diff: float,
+    diffs: dict[str, float],
     first_token: bool,
 ) -> dict[str, Any]:
     from .. import __version__
@@ -202,6 +228,8 @@ def _metadata(
         "model_file": MODEL_FILE,
         "id2label": {str(k): v for k, v in clf.id2label.items()},
         "labels": clf.labels,
+        "problem": problem_of(merged).to_meta(),
+        "outputs": [n for n in OUTPUT_NAMES if n in diffs],
         "input_template": clf.template,
         "max_length": int(clf.max_length),
         "architecture": merged.architecture,
@@ -214,7 +242,8 @@ def _metadata(
         "opset": opset,
         "exporter": exporter,
         "quantization": mode,
-        "parity_max_abs_diff_fp32": diff,
+        "parity_max_abs_diff_fp32": diffs["logits"],
+        "parity_max_diff_scores_fp32": diffs.get("scores"),
         "first_token_last_layer": first_token,
         "source": {
             "adapter": str(adapter),

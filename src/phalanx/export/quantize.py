@@ -7,7 +7,9 @@
   (``pertoken.py``): >= 99% agreement with fp32 on MiniLM, about 15% slower than dynamic.
 
 Only MatMul/Gemm are quantized: they hold nearly all the compute of a transformer, and
-quantizing LayerNorm/Softmax/Add inputs costs accuracy without saving time on CPU.
+quantizing LayerNorm/Softmax/Add inputs costs accuracy without saving time on CPU. The
+graph's ``scores`` output (softmax / sigmoid / value of the logits) stays fp32 and is
+checked, after quantization, to still be the problem's scores of the int8 logits.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["QUANTIZE_MODES", "normalize_mode", "quantize_export", "quantize_onnx"]
+__all__ = [
+    "QUANTIZE_MODES",
+    "check_scores_output",
+    "normalize_mode",
+    "quantize_export",
+    "quantize_onnx",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +92,12 @@ def quantize_onnx(
     tokenizer: Any = None,
     max_length: int = 128,
     calibration_texts: list[str] | None = None,
+    problem: Any = None,
 ) -> None:
     """Quantize ``model_file`` in place (``mode``: int8-dynamic, int8-static or int8-token;
     int8-token picks its fp32 outlier channels on ``calibration_texts``, or on random
-    vocabulary words when none are given)."""
+    vocabulary words when none are given). With ``problem`` (and a tokenizer) the result's
+    ``scores`` output is checked against ``problem.scores`` of its logits."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -135,8 +145,34 @@ def quantize_onnx(
                 op_types_to_quantize=_OPS,
                 calibrate_method=CalibrationMethod.MinMax,
             )
+        if problem is not None and tokenizer is not None:
+            check_scores_output(out, problem, tokenizer, max_length)
         os.replace(out, model_file)
     log.info("quantized %s (%s)", model_file, mode)
+
+
+def check_scores_output(model_file: str | Path, problem: Any, tokenizer: Any, max_length: int):
+    """Refuse a graph whose ``scores`` output is not ``problem.scores`` of its ``logits`` on
+    a few random-word texts (a graph without ``scores``, an older export, passes)."""
+    import onnxruntime as ort
+
+    from .parity import PARITY_TOLERANCE, parity_diff
+    from .pertoken import synthetic_texts
+
+    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    if {"logits", "scores"} - {o.name for o in session.get_outputs()}:
+        return
+    texts = ["", *synthetic_texts(tokenizer, n=7, seed=1)]
+    for batch in _Calibration(texts, tokenizer, max_length)._batches:
+        logits, scores = session.run(["logits", "scores"], batch)
+        want = np.asarray(problem.scores(logits.astype(np.float64)))
+        diff = parity_diff(scores, want, relative=True)
+        if not diff <= PARITY_TOLERANCE:
+            raise ValueError(
+                f"{model_file}: after int8 quantization the scores output differs from the "
+                f"{problem.type} scores of the logits by {diff:.2e} (> {PARITY_TOLERANCE}); "
+                "export without --quantize, or try another int8 mode"
+            )
 
 
 def quantize_export(
@@ -152,7 +188,7 @@ def quantize_export(
     >>> quantize_export("runs/demo/onnx", "runs/demo/onnx-int8")  # doctest: +SKIP
     """
     from ..folder import atomic_folder, write_json
-    from .format import META_FILE, read_export_meta
+    from .format import META_FILE, export_problem, read_export_meta
     from .output import EXPORT_FILES, check_export_output
 
     meta = read_export_meta(export_dir)
@@ -179,6 +215,7 @@ def quantize_export(
         tok = AutoTokenizer.from_pretrained(str(src), padding_side=meta["padding_side"])
         if tok.pad_token_id is None:
             tok.pad_token_id = meta["pad_token_id"]
-        quantize_onnx(tmp / meta["model_file"], mode, tok, meta["max_length"], texts)
+        problem = export_problem(meta, src)
+        quantize_onnx(tmp / meta["model_file"], mode, tok, meta["max_length"], texts, problem)
         write_json(tmp / META_FILE, {**meta, "quantization": mode})
     return Path(output)

@@ -4,6 +4,10 @@ Inputs are tokenized once, sorted by length and cut into batches that never cros
 ``sequence_length`` bucket, so a short sentence is never padded to a long one; results come
 back in input order. Each batch is padded to its own longest input: the exported graph has
 dynamic axes, so padding further up to the bucket size would only add work.
+
+``classify`` returns the scores of the model's problem type (``phalanx.problems.Problem``,
+from the export's ``problem`` entry; an export without one is single_label): a softmax, a
+sigmoid per label for multi-label models (never a softmax), the value for regression.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from ..inference.batching import (
     tokenize,
 )
 from ..inference.records import check_top_k, prediction_records, ranked
-from .format import REEXPORT, read_export_meta
+from ..problems import Problem
+from .format import REEXPORT, export_problem, read_export_meta
 
 __all__ = ["TASKS", "Pipeline"]
 
@@ -44,12 +49,6 @@ class _Unset:
 
 
 _RECORD: Any = _Unset()
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    x = logits.astype(np.float64)
-    x = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (x / x.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def _buckets(sequence_length: int | Sequence[int]) -> list[int]:
@@ -88,6 +87,7 @@ class Pipeline:
         sequence_length: int | Sequence[int] = (32, 64, 128),
         backend: str = "onnxruntime",
         model_path: str = "",
+        problem: Problem | None = None,
     ):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -102,6 +102,8 @@ class Pipeline:
         self.sequence_length = _buckets(sequence_length)
         self.backend = backend
         self.model_path = model_path
+        self.problem = problem or Problem()
+        """What the model predicts and how its logits read (single_label by default)."""
 
     @classmethod
     def create(
@@ -181,6 +183,7 @@ class Pipeline:
             empty_id=meta["empty_token_id"],
             backend="onnxruntime",
             model_path=str(path),
+            problem=export_problem(meta, path),
             **opts,
         )
 
@@ -214,6 +217,7 @@ class Pipeline:
             empty_id=empty_token_id(tok),
             backend="pytorch",
             model_path=str(path),
+            problem=getattr(clf, "problem", None),
             **opts,
         )
         pipe.classifier = clf
@@ -228,7 +232,7 @@ class Pipeline:
     def __repr__(self) -> str:
         return (
             f"Pipeline(model_path={self.model_path!r}, backend={self.backend!r}, "
-            f"labels={self.labels}, batch_size={self.batch_size}, "
+            f"labels={self.labels}, problem={self.problem.type!r}, batch_size={self.batch_size}, "
             f"sequence_length={self.sequence_length})"
         )
 
@@ -259,25 +263,31 @@ class Pipeline:
         return check_scores(logits, f"model {self.model_path}", fix)
 
     def classify(self, texts: Any) -> np.ndarray:
-        """Class probabilities, numpy float32 [N, C]; column i is ``id2label[i]``."""
-        return _softmax(self.logits(texts))
+        """Scores, numpy float32 [N, C]; column i is ``id2label[i]``: class probabilities (a
+        softmax) for single_label, each label's own probability (a sigmoid, never a
+        softmax) for multi_label, the value [N, 1] for regression."""
+        logits = self.logits(texts).astype(np.float64)  # float64 math, float32 out
+        return np.asarray(self.problem.scores(logits)).astype(np.float32)
 
     def __call__(self, inputs: Any, *, top_k: Any = _RECORD) -> Any:
         """One record for a str (or a dict of template fields), a list of them for a list:
         ``{"label": str, "score": float, "probabilities": {label: float, ...}}``
-        (``phalanx.inference.records``; the same as the HTTP API and ``classify --json``).
+        (multi-label: ``{"labels": [...], "probabilities": {...}}``; regression:
+        ``{"value": float}``; ``phalanx.inference.records``, the same as the HTTP API and
+        ``classify --json``).
 
         ``top_k`` gives transformers' shape instead: per input a list of
         ``{"label": str, "score": float}``, best first, the ``top_k`` most likely labels
-        (None: every label).
+        (None: every label); a regression model refuses it.
 
         >>> pipe(["a charming journey"], top_k=1)  # doctest: +SKIP
         [[{'label': 'positive', 'score': 0.97}]]
         """
         rank = top_k is not _RECORD
         if rank:
-            check_top_k(top_k)  # before any work
+            check_top_k(top_k, self.problem)  # before any work
         single = isinstance(inputs, (str, Mapping))
-        records = prediction_records(self.classify([inputs] if single else inputs), self.labels)
+        scores = self.classify([inputs] if single else inputs)
+        records = prediction_records(scores, self.labels, problem=self.problem)
         results = [ranked(r, top_k) for r in records] if rank else records
         return results[0] if single else results

@@ -128,6 +128,7 @@ def adapter_info(path: Path) -> dict[str, Any]:
         "model_type": meta.get("model_type") or config.get("model_type"),
         "trainable_parameters": meta.get("trainable_parameters"),
         "labels": labels_of(path, meta, config) or [],
+        "problem": _problem_entry(meta, config),
         "input_template": meta.get("input_template"),
         "max_length": meta.get("max_length"),
         "size_bytes": size,
@@ -136,3 +137,10 @@ def adapter_info(path: Path) -> dict[str, Any]:
         "dataset": meta.get("dataset", {}).get("source"),
         "columns": saved_columns(meta),
     }
+
+
+def _problem_entry(meta: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The folder's problem (type, thresholds, target scale) as ``phalanx.json`` records it."""
+    from ..problems import Problem
+
+    return Problem.from_meta(meta, config).to_meta()

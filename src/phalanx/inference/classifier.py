@@ -7,6 +7,7 @@ to the longest one in the whole list; results come back in input order.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ import torch
 
 from ..data.labels import label_ids
 from ..data.templates import render_inputs
-from ..errors import InputError
+from ..errors import InputError, shown
 from ..models.loading import default_max_length
+from ..problems import Problem
 from ..validation import check_int_range
 from .batching import check_scores, run_in_batches, token_budget, tokenize
 from .metrics import Evaluation, evaluation_from_logits
@@ -50,6 +52,9 @@ class TextClassifier:
     method: str = ""
     """The registered method of the folder (``sparta``, ``lora``, ...)."""
     meta: dict[str, Any]
+    problem: Problem
+    """What the model predicts (single_label, multi_label, regression) and how its logits
+    read: ``classify`` returns ``problem.scores(logits)``."""
 
     def __init__(
         self,
@@ -62,6 +67,7 @@ class TextClassifier:
         batch_size: int = 32,
         *,
         meta: dict[str, Any] | None = None,
+        problem_type: str | None = None,
     ):
         """Load the adapter folder ``adapter`` for inference.
 
@@ -75,6 +81,8 @@ class TextClassifier:
             dtype: ``"float32"``, ``"bfloat16"``, ...; default fp32 on CPU, bf16 on CUDA.
             batch_size: sentences per forward pass.
             meta: the folder's already parsed ``phalanx.json`` (read from the folder if None).
+            problem_type: the problem type the caller expects; a folder of another one is
+                refused (default: whatever the folder records).
         """
         from ..folder import (
             META_FILE,
@@ -82,6 +90,7 @@ class TextClassifier:
             check_meta,
             has_tokenizer,
             labels_of,
+            read_config,
             read_meta,
             resolve_adapter,
         )
@@ -94,6 +103,8 @@ class TextClassifier:
         self.meta = read_meta(path) if meta is None else check_meta(meta, path / META_FILE)
         self.method = method_for_folder(path, self.meta).name
         self.base_model_name = base_model_of(path, self.meta) or str(path)
+        self.problem = Problem.from_meta(self.meta, read_config(path))
+        self.problem.check_matches(problem_type, str(path))
         labels = labels_of(path, self.meta) or ["LABEL_0", "LABEL_1"]  # peft's default
         self.id2label = {str(i): label for i, label in enumerate(labels)}
         if isinstance(model, TextClassifier):
@@ -215,17 +226,19 @@ class TextClassifier:
         return check_scores(logits, f"adapter {self.adapter}")
 
     def classify(self, texts: Any, batch_size: int | None = None) -> torch.Tensor:
-        """Class probabilities [N, C]; column i is ``id2label[str(i)]``.
+        """Scores [N, C]; column i is ``id2label[str(i)]``: class probabilities (a softmax)
+        for single_label, independent per-label probabilities (a sigmoid each, never a
+        softmax) for multi_label, the predicted value [N, 1] for regression.
 
         >>> clf.classify(["It was a bad movie."])  # doctest: +SKIP
         tensor([[0.9720, 0.0280]])
         """
-        return self.logits(texts, batch_size).softmax(-1)
+        return self.problem.scores(self.logits(texts, batch_size))
 
-    def decide_class(self, texts: Any, batch_size: int | None = None) -> list[str]:
-        """The most likely label of each input."""
-        preds = self.logits(texts, batch_size).argmax(-1).tolist()
-        return [self.id2label[str(i)] for i in preds]
+    def decide_class(self, texts: Any, batch_size: int | None = None) -> list[Any]:
+        """The decision for each input: the most likely label (single_label), the list of
+        labels at or above their thresholds (multi_label), the value (regression)."""
+        return self.problem.decide(self.classify(texts, batch_size), self.labels)
 
     # scikit-learn-like names beside peft-sparta's
     predict = decide_class
@@ -238,7 +251,9 @@ class TextClassifier:
         >>> clf.predict_records(["It was a bad movie."])  # doctest: +SKIP
         [{'label': 'negative', 'score': 0.972, 'probabilities': {'negative': 0.972, ...}}]
         """
-        return prediction_records(self.classify(texts, batch_size), self.labels)
+        return prediction_records(
+            self.classify(texts, batch_size), self.labels, problem=self.problem
+        )
 
     def _label_ids(self, labels: Sequence[Any]) -> torch.Tensor:
         """Class ids of ``labels`` by the one label rule (``phalanx.data.labels.label_ids``):
@@ -246,23 +261,54 @@ class TextClassifier:
         class; an integer is a class id only when no label name is a number."""
         return torch.tensor(label_ids(labels, self.labels), dtype=torch.long)
 
+    def _targets(self, labels: Sequence[Any], separator: str = "|") -> torch.Tensor:
+        """What ``evaluate`` scores against: class ids (single_label), multi-hot rows over
+        the label names (multi_label: each value a list of names, or one text joined by
+        ``separator``), or float targets (regression)."""
+        if self.problem.type == "single_label":
+            return self._label_ids(labels)
+        if self.problem.type == "regression":
+            return torch.tensor([_target(v, i) for i, v in enumerate(labels)], dtype=torch.float64)
+        rows = torch.zeros((len(labels), self.num_labels))
+        for i, value in enumerate(labels):
+            items = value.split(separator) if isinstance(value, str) else value
+            if not isinstance(items, list | tuple):
+                raise InputError(
+                    f"labels at position {i} (from 0) is {shown(value)}; a multi_label model "
+                    f"takes a list of label names per text (or one text joined by "
+                    f"{separator!r})"
+                )
+            items = [v for v in items if not (isinstance(v, str) and not v.strip())]
+            ids = label_ids(items, self.labels, at=lambda _, i=i: f"at position {i} (from 0)")
+            rows[i, ids] = 1.0
+        return rows
+
     def evaluate(
         self, texts: Any, labels: Sequence[Any], batch_size: int | None = None
     ) -> Evaluation:
-        """Loss (mean cross-entropy from log-softmax, always finite), accuracy, confusion
-        matrix, balanced accuracy, MCC, F1 (binary), macro-F1 and the per-class report.
+        """The metrics of the model's problem type on labelled texts.
 
-        ``labels`` are label names (``1`` and ``"1"`` both name the label "1") or, when no
-        label name is a number, class ids. The result is a dict (one snake_case key per
-        metric) that prints in peft-sparta's layout, then the per-class table.
+        single_label: loss (mean cross-entropy), accuracy, confusion matrix, balanced
+        accuracy, MCC, F1 (binary), macro-F1 and the per-class report; ``labels`` are label
+        names (``1`` and ``"1"`` both name the label "1") or, when no label name is a
+        number, class ids. multi_label: ``labels`` are lists of label names (or texts
+        joined by ``|``); micro / macro / samples F1, subset accuracy, Hamming loss, mAP and
+        per-label figures at the saved thresholds. regression: ``labels`` are numbers; MSE,
+        MAE, Pearson and Spearman. The result is a dict (one snake_case key per metric)
+        that prints readably.
         """
         rendered = render_inputs(self.template, texts)
         if len(rendered) != len(labels):
             raise InputError(f"{len(rendered)} texts but {len(labels)} labels")
         if not rendered:
             raise InputError("evaluate needs at least one labelled text")
-        y = self._label_ids(labels)  # a bad label fails before the forward passes
-        return evaluation_from_logits(self._logits(rendered, batch_size), y, self.labels)
+        y = self._targets(labels)  # a bad label fails before the forward passes
+        logits = self._logits(rendered, batch_size)
+        if self.problem.type == "single_label":
+            return evaluation_from_logits(logits, y, self.labels)
+        from ..problems.metrics import evaluation_for
+
+        return evaluation_for(self.problem, logits, y, self.labels)
 
     # -- a user's files (columns default to the training run's: phalanx.inference.files)
     def classify_file(self, path: str | Path, batch_size: int | None = None, **columns: Any):
@@ -291,6 +337,20 @@ class TextClassifier:
         return evaluate_dataset(self, dataset, **options)
 
 
+def _target(value: Any, position: int) -> float:
+    """A regression target as a finite float, or an error naming it and its position."""
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not math.isfinite(number):
+        raise InputError(
+            f"target {shown(value)} at position {position} (from 0) is not a finite number; "
+            "a regression model is evaluated against numbers"
+        )
+    return number
+
+
 def load_classifier(path: str | Path, **kwargs: Any) -> TextClassifier:
     """Load a model folder as a classifier: an adapter folder (phalanx or peft-sparta), a
     run folder (its ``adapter/``) or an export folder (ONNX Runtime, on the CPU).
@@ -313,7 +373,7 @@ def load_classifier(path: str | Path, **kwargs: Any) -> TextClassifier:
     return classifier_loader(found.path, meta)(found.path, meta=meta, **kwargs)
 
 
-_EXPORT_OPTIONS = ("batch_size", "max_length", "num_threads")
+_EXPORT_OPTIONS = ("batch_size", "max_length", "num_threads", "problem_type")
 
 
 def _export_classifier(path: Path, kwargs: dict[str, Any]) -> TextClassifier:

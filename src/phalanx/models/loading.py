@@ -55,9 +55,11 @@ def load_base_classifier(
     *,
     dtype: str | torch.dtype | None = None,
     device: str | torch.device = "cpu",
+    problem_type: str = "single_label",
     **kwargs: Any,
 ):
-    """``AutoModelForSequenceClassification`` with the given labels (the head is new).
+    """``AutoModelForSequenceClassification`` with the given labels (the head is new) and
+    ``config.problem_type`` set to ``problem_type`` (in transformers' spelling).
 
     Every caller replaces the head right away: training trains it, an adapter brings its
     own. So transformers' load report on the head's weights (missing from a base checkpoint,
@@ -68,13 +70,16 @@ def load_base_classifier(
     """
     from transformers import AutoModelForSequenceClassification
 
+    from ..problems import Problem
+
+    hf_problem_type = Problem(problem_type).hf_name
     id2label = {int(k): v for k, v in id2label.items()}
     path = resolve_model(name_or_path)
     if (Path(path) / PRUNING_FILE).is_file():  # heads / neurons removed by phalanx.compress
         from .pruned import load_pruned
 
         model = load_pruned(path, dtype=resolve_dtype(dtype, device), id2label=id2label)
-        model.config.problem_type = "single_label_classification"
+        model.config.problem_type = hf_problem_type
         return model.to(device)
     # a base whose checkpoint already has a head of another label count gets a fresh head
     # (the adapter or the trainer sets it) instead of a size-mismatch error
@@ -90,7 +95,7 @@ def load_base_classifier(
             **kwargs,
         )
     _report_beyond_head(model, info, name_or_path)
-    model.config.problem_type = "single_label_classification"
+    model.config.problem_type = hf_problem_type
     return model.to(device)
 
 

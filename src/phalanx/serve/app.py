@@ -4,8 +4,13 @@ Errors are JSON objects with an ``error`` message (and the ``limit`` or ``known_
 that explain it): 401 without the API key, 404 for an unknown model, 413 past a size limit,
 422 for malformed JSON / wrong types / empty lists / inputs that do not fit the template,
 503 when the queue is full, 504 when a result takes longer than ``timeout_s``, and 500 with
-the ``model`` named when a model gives scores that are not finite (NaN / inf): that is a
-broken model (its weights or dtype), not a bad request, so it is never turned into a label.
+the ``model`` named when a model gives scores that are not finite (NaN / inf) or not of
+its shape: that is a broken model (its weights or dtype), not a bad request, so it is never
+turned into a label.
+
+Each model answers in the shape of its problem type (``phalanx.serve.schemas``); ``/v1/models``
+lists every model's ``problem_type`` (and multi_label thresholds), so several models of
+different types can be served, and batched, side by side.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ModelOutputError
@@ -30,46 +34,13 @@ from .batching import MicroBatcher, QueueFullError
 from .config import ServeConfig
 from .metrics import ServeMetrics
 from .middleware import GuardAndMeasure
-from .models import ModelRegistry
+from .models import ModelRegistry, problem_info
 from .page import PAGE_HTML
+from .schemas import ClassifyRequest, ClassifyResponse
 
 __all__ = ["ClassifyRequest", "create_app"]
 
 log = logging.getLogger(__name__)
-
-
-class ClassifyRequest(BaseModel):
-    """Texts (or dicts of template fields) to classify, and the model to use."""
-
-    model_config = ConfigDict(extra="forbid")
-    texts: list[str | dict[str, str]] = Field(
-        min_length=1,
-        description="Strings, or dicts with the model's input_template fields.",
-        examples=[["a charming journey", "it's slow -- very, very slow."]],
-    )
-    model: str | None = Field(default=None, description="A name from /v1/models (default: first)")
-
-
-class Prediction(BaseModel):
-    """One text's prediction: the record of ``Pipeline``, ``classify --json`` and
-    ``TextClassifier.predict_records`` (``phalanx.inference.records``)."""
-
-    label: str = Field(description="The most likely label.", examples=["positive"])
-    score: float = Field(description="Its probability: probabilities[label].", examples=[0.97])
-    probabilities: dict[str, float] = Field(
-        description="Every label's probability, in the model's label order (they sum to 1).",
-        examples=[{"negative": 0.03, "positive": 0.97}],
-    )
-
-
-class ClassifyResponse(BaseModel):
-    """The model that answered, its labels, and one prediction per text in input order."""
-
-    model: str = Field(description="The model's name (see /v1/models).", examples=["pos"])
-    labels: list[str] = Field(
-        description="The model's labels, in order.", examples=[["negative", "positive"]]
-    )
-    results: list[Prediction] = Field(description="One prediction per text, in input order.")
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -175,12 +146,15 @@ def _add_classify(
 ) -> None:
     @app.post("/v1/classify", response_model=ClassifyResponse)
     async def classify(body: ClassifyRequest):
-        """Each text's label, its score and every label's probability, in input order."""
+        """One result per text, in input order, in the model's shape (``problem_type``):
+        its label, score and every label's probability (single_label); the labels at or
+        above their thresholds and each label's own probability (multi_label); the value
+        (regression)."""
         model, refusal = _accept(body, registry, config)
         if refusal is not None:
             return refusal
         try:
-            probs = await asyncio.wait_for(
+            scores = await asyncio.wait_for(
                 batchers[model.group].submit(model, body.texts), config.timeout_s
             )
         except QueueFullError as err:
@@ -190,9 +164,16 @@ def _add_classify(
         except ModelOutputError as err:  # the model is broken, not the request
             log.error("model %s: %s", model.name, err)
             return _error(500, f"model {model.name!r} is broken: {err}", model=model.name)
-        results = prediction_records(probs, model.labels)
+        results = prediction_records(scores, model.labels, problem=model.problem)
         # a Response skips FastAPI re-validating the dict against ClassifyResponse (docs only)
-        return JSONResponse({"model": model.name, "labels": model.labels, "results": results})
+        return JSONResponse(
+            {
+                "model": model.name,
+                **problem_info(model.problem, model.labels),
+                "labels": model.labels,
+                "results": results,
+            }
+        )
 
 
 def _accept(
@@ -234,7 +215,8 @@ def _accept(
 def _add_info_routes(app: FastAPI, registry: ModelRegistry, metrics: ServeMetrics) -> None:
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        """The loaded models, their labels and which base each one shares."""
+        """The loaded models: their labels, problem type (and multi_label thresholds, one
+        per label), and which base each one shares."""
         return {
             "default": registry.default,
             "models": [m.describe() for m in registry.models.values()],

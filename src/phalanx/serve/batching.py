@@ -4,7 +4,8 @@ One ``MicroBatcher`` serves one group of models that share a base. Its loop wait
 first request, then gathers more until ``max_batch_size`` texts are pending or the oldest
 request has waited ``max_wait_ms``; the batch runs on the group's own worker thread, so the
 event loop keeps accepting requests (which queue up for the next batch) meanwhile. Requests
-for different adapters in one batch run as one forward per adapter, in arrival order.
+for different adapters in one batch run as one forward per adapter, in arrival order, so
+adapters of different problem types (and label counts) never share a result array.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelOutputError
 from .models import ServedModel
 
 __all__ = ["MicroBatcher", "QueueFullError"]
@@ -113,7 +115,8 @@ class MicroBatcher:
         self._executor.shutdown(wait=True)
 
     async def submit(self, model: ServedModel, items: Sequence[Any]) -> np.ndarray:
-        """Probabilities [len(items), C] for ``items``, computed in some batch."""
+        """Scores [len(items), C] for ``items`` (``model.classify``'s), computed in some
+        batch with other requests' texts for the same model."""
         if self._task is None or self._wakeup is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         if len(self._pending) >= self.max_queue:
@@ -210,7 +213,12 @@ class MicroBatcher:
         probs = await loop.run_in_executor(self._executor, model.classify, items)
         if self.on_batch is not None:
             self.on_batch(model.name, len(items), time.perf_counter() - t0)
-        if probs.shape[0] != len(items):
-            rows = probs.shape[0]
-            raise RuntimeError(f"model {model.name} returned {rows} rows for {len(items)} texts")
+        # each model answers in its own shape ([N, labels]; regression [N, 1]): a forward
+        # never mixes models, and a result of another shape is refused, never sliced up
+        want = (len(items), model.problem.num_outputs(model.labels))
+        if probs.ndim != 2 or probs.shape != want:
+            raise ModelOutputError(
+                f"model {model.name} returned scores of shape {tuple(probs.shape)} for "
+                f"{len(items)} texts; expected {want}"
+            )
         return probs

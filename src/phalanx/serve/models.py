@@ -20,8 +20,9 @@ import torch
 
 from ..data.templates import render_inputs
 from ..folder import resolve_folder
+from ..problems import Problem
 
-__all__ = ["ModelRegistry", "ServedModel", "parse_model_spec", "resident_bytes"]
+__all__ = ["ModelRegistry", "ServedModel", "parse_model_spec", "problem_info", "resident_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 @dataclass
 class ServedModel:
-    """One model as the server sees it: a name, labels and a ``classify`` callable."""
+    """One model as the server sees it: a name, labels, what it predicts (``problem``) and
+    a ``classify`` callable."""
 
     name: str
     path: str
@@ -42,27 +44,50 @@ class ServedModel:
     """Models of one group share a base and run on the same worker thread."""
     backend: Any = field(repr=False)
     """A ``TextClassifier`` or an export ``Pipeline``."""
+    problem: Problem = field(default_factory=Problem)
+    """single_label, multi_label or regression: the shape of its scores and records."""
 
     def render(self, items: Sequence[Any]) -> list[str]:
         """The texts the model will see (templates applied); raises on bad inputs."""
         return render_inputs(self.template, list(items))
 
     def classify(self, items: Sequence[Any]) -> np.ndarray:
-        """Class probabilities [N, C] as float32, in input order."""
-        probs = self.backend.classify(list(items))  # both apply the template themselves
-        if isinstance(probs, torch.Tensor):
-            probs = probs.numpy()
-        return np.asarray(probs, dtype=np.float32)
+        """Scores [N, C] as float32, in input order: class probabilities (single_label),
+        independent per-label probabilities (multi_label), the value [N, 1] (regression)."""
+        scores = self.backend.classify(list(items))  # both apply the template themselves
+        if isinstance(scores, torch.Tensor):
+            scores = scores.numpy()
+        return np.asarray(scores, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
+        """What ``/v1/models`` lists: names, labels, the problem type and its thresholds."""
         return {
             "name": self.name,
             "path": self.path,
             "kind": self.kind,
             "labels": self.labels,
+            **problem_info(self.problem, self.labels),
             "input_template": self.template,
             "base_group": self.group,
         }
+
+
+def problem_info(problem: Problem, labels: Sequence[str]) -> dict[str, Any]:
+    """What a client needs to read a model's results: ``problem_type``, the decision
+    ``thresholds`` (multi_label: one per label, in label order) and the regression
+    ``target`` (the one label: the target column's name).
+
+    >>> problem_info(Problem("multi_label", (0.3,)), ["a", "b"])
+    {'problem_type': 'multi_label', 'thresholds': [0.3, 0.3]}
+    >>> problem_info(Problem("regression"), ["score"])
+    {'problem_type': 'regression', 'target': 'score'}
+    """
+    out: dict[str, Any] = {"problem_type": problem.type}
+    if problem.type == "multi_label":
+        out["thresholds"] = problem.threshold_vector(len(labels))
+    elif problem.type == "regression":
+        out["target"] = labels[0] if labels else "value"
+    return out
 
 
 def parse_model_spec(spec: str) -> tuple[str, Path]:
@@ -150,9 +175,11 @@ class ModelRegistry:
             folder = found.path
             clf, group = shared.load(folder)
             clf.batch_size = batch_size
-            kind = clf.method
-            reg.add(ServedModel(name, str(folder), kind, clf.labels, clf.template, group, clf))
-            log.debug("loaded %s (%s, %s) from %s", name, kind, group, folder)
+            kind, problem = clf.method, getattr(clf, "problem", None) or Problem()
+            reg.add(
+                ServedModel(name, str(folder), kind, clf.labels, clf.template, group, clf, problem)
+            )
+            log.debug("loaded %s (%s, %s, %s) from %s", name, kind, problem.type, group, folder)
         return reg
 
 
@@ -207,8 +234,10 @@ def _load_export(name: str, path: Path, batch_size: int) -> ServedModel:
     from ..export import Pipeline
 
     pipe = Pipeline.create(task="text-classification", model_path=str(path), batch_size=batch_size)
+    problem = getattr(pipe, "problem", None) or Problem()  # from the export's metadata
+    labels = list(pipe.labels)
     return ServedModel(
-        name, str(path), "export", list(pipe.labels), pipe.template, f"export:{name}", pipe
+        name, str(path), "export", labels, pipe.template, f"export:{name}", pipe, problem
     )
 
 

@@ -1,4 +1,9 @@
-"""The page at ``/``: type sentences, see each one's label, its score and a bar per class.
+"""The page at ``/``: type sentences, see each one's result in its model's shape.
+
+- single_label: the label, its score and a bar per class (the top one highlighted);
+- multi_label: the decided labels, and a bar per label showing its own probability with a
+  marker at its threshold (labels at or above it highlighted);
+- regression: the value, named after the model's target.
 
 Plain HTML and JavaScript (no build step, nothing fetched from elsewhere); results are
 written with ``textContent`` so user text never becomes markup.
@@ -28,9 +33,14 @@ PAGE_HTML = """<!doctype html>
   .score { color: #666; }
   .bar-row { display: grid; grid-template-columns: 8rem 1fr 4rem; gap: .5rem;
              align-items: center; font-size: .9rem; }
-  .track { background: #eee; height: .8rem; border-radius: .4rem; overflow: hidden; }
+  .track { background: #eee; height: .8rem; border-radius: .4rem; overflow: hidden;
+           position: relative; }
   .bar { background: #3b7ddd; height: 100%; }
-  .bar.top { background: #1f9d55; }
+  .bar.top, .bar.on { background: #1f9d55; }
+  .threshold { position: absolute; top: 0; bottom: 0; width: 2px; margin-left: -1px;
+               background: #1d1d1f; }
+  .bar-row.on { font-weight: 600; }
+  .value { font-weight: 600; font-size: 1.1rem; }
   #error { color: #b00020; white-space: pre-wrap; }
   #status { color: #666; font-size: .9rem; }
 </style>
@@ -56,54 +66,109 @@ const $ = (id) => document.getElementById(id);
 
 function showError(message) { $("error").textContent = message || ""; }
 
+const models = {};
+
+function modelOption(m) {
+  if (m.problem_type === "regression") return m.name + " (regression: " + m.target + ")";
+  const kind = m.problem_type === "multi_label" ? "multi-label: " : "";
+  return m.name + " (" + kind + m.labels.join(" / ") + ")";
+}
+
 async function loadModels() {
   const resp = await fetch("/v1/models", { headers });
   const data = await resp.json();
   if (!resp.ok) { showError(data.error || resp.statusText); return; }
   for (const m of data.models) {
+    models[m.name] = m;
     const opt = document.createElement("option");
     opt.value = m.name;
-    opt.textContent = m.name + " (" + m.labels.join(" / ") + ")";
+    opt.textContent = modelOption(m);
     $("model").appendChild(opt);
   }
   $("model").value = data.default;
 }
 
+const pct = (p) => (100 * p).toFixed(1) + "%";
+
+function barRow(name, p, cls, threshold) {
+  const row = document.createElement("div");
+  row.className = "bar-row" + (cls === "on" ? " on" : "");
+  const label = document.createElement("span");
+  label.textContent = name;
+  const track = document.createElement("div");
+  track.className = "track";
+  const bar = document.createElement("div");
+  bar.className = "bar" + (cls ? " " + cls : "");
+  bar.dataset.label = name;
+  bar.dataset.prob = String(p);
+  bar.style.width = pct(p);
+  track.appendChild(bar);
+  if (threshold !== undefined) {
+    bar.dataset.threshold = String(threshold);
+    const mark = document.createElement("div");
+    mark.className = "threshold";
+    mark.dataset.threshold = String(threshold);
+    mark.title = "threshold " + pct(threshold);
+    mark.style.left = pct(threshold);
+    track.appendChild(mark);
+  }
+  const num = document.createElement("span");
+  num.textContent = pct(p);
+  row.append(label, track, num);
+  return row;
+}
+
+function headline(res, data) {
+  if (data.problem_type === "regression") {
+    const value = document.createElement("span");
+    value.className = "value";
+    value.dataset.value = String(res.value);
+    value.textContent = Number(res.value).toPrecision(4);
+    const target = document.createElement("span");
+    target.className = "target score";
+    target.textContent = data.target || data.labels[0];
+    return [target, " ", value];
+  }
+  if (data.problem_type === "multi_label") {
+    const labels = document.createElement("span");
+    labels.className = "labels label";
+    labels.dataset.labels = JSON.stringify(res.labels);
+    labels.textContent = res.labels.length ? res.labels.join(", ") : "(no label)";
+    return [labels];
+  }
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = res.label;
+  const score = document.createElement("span");
+  score.className = "score";
+  score.dataset.score = String(res.score);
+  score.textContent = " " + pct(res.score);
+  return [label, score];
+}
+
 function render(texts, data) {
   const box = $("results");
   box.replaceChildren();
+  const info = models[data.model] || {};
+  const thresholds = data.thresholds || info.thresholds || [];
   data.results.forEach((res, i) => {
     const div = document.createElement("div");
     div.className = "result";
+    div.dataset.problem = data.problem_type || "single_label";
     const text = document.createElement("div");
     text.className = "text";
-    const label = document.createElement("span");
-    label.className = "label";
-    label.textContent = res.label;
-    const score = document.createElement("span");
-    score.className = "score";
-    score.dataset.score = String(res.score);
-    score.textContent = " " + (100 * res.score).toFixed(1) + "%";
-    text.append(label, score, " \\u2014 ", texts[i]);
+    text.append(...headline(res, data), " \\u2014 ", texts[i]);
     div.appendChild(text);
-    for (const name of data.labels) {
-      const p = res.probabilities[name];
-      const row = document.createElement("div");
-      row.className = "bar-row";
-      const cls = document.createElement("span");
-      cls.textContent = name;
-      const track = document.createElement("div");
-      track.className = "track";
-      const bar = document.createElement("div");
-      bar.className = "bar" + (name === res.label ? " top" : "");
-      bar.dataset.label = name;
-      bar.dataset.prob = String(p);
-      bar.style.width = (100 * p).toFixed(1) + "%";
-      track.appendChild(bar);
-      const pct = document.createElement("span");
-      pct.textContent = (100 * p).toFixed(1) + "%";
-      row.append(cls, track, pct);
-      div.appendChild(row);
+    if (data.problem_type !== "regression") {
+      data.labels.forEach((name, j) => {
+        const p = res.probabilities[name];
+        if (data.problem_type === "multi_label") {
+          const t = thresholds[j] === undefined ? 0.5 : thresholds[j];
+          div.appendChild(barRow(name, p, p >= t ? "on" : "", t));
+        } else {
+          div.appendChild(barRow(name, p, name === res.label ? "top" : ""));
+        }
+      });
     }
     box.appendChild(div);
   });

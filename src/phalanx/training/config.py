@@ -31,8 +31,17 @@ __all__ = ["TrainConfig", "field_docs", "fields_from", "load_yaml"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
-BEST_METRICS = ("accuracy", "macro_f1", "loss")
+#: validation metrics that can select the best epoch, per problem type (None: the first)
+BEST_METRICS_BY_PROBLEM = {
+    "single_label": ("accuracy", "macro_f1", "loss"),
+    "multi_label": ("micro_f1", "macro_f1", "samples_f1", "mean_average_precision", "loss"),
+    "regression": ("mse", "mae", "spearman", "pearson", "loss"),
+}
+BEST_METRICS = tuple(dict.fromkeys(m for ms in BEST_METRICS_BY_PROBLEM.values() for m in ms))
+#: metrics where lower is better
+LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "hamming_loss"})
 TASKS = ("classification", "generative")
+POS_WEIGHTS = ("none", "auto")
 
 
 @dataclass
@@ -58,6 +67,29 @@ class TrainConfig:
     """Names of the classes in id order (default: inferred from the data). A data label
     equal to a name (as text: 1 and "1" alike) is that class; an integer label is read as a
     class id only when no name matches it and no name is a number."""
+    problem_type: str | None = None
+    """single_label, multi_label or regression (transformers' spellings too); default:
+    inferred from the labels (lists: multi_label; many distinct fractional numbers:
+    regression; else single_label)."""
+    label_columns: list[str] | None = None
+    """multi_label: one 0/1 column per label (comma-separated names), instead of a
+    label_column holding label lists."""
+    label_separator: str = "|"
+    """multi_label: the separator of several labels in one CSV/TSV cell ("billing|bug")."""
+    allow_empty_labels: bool = False
+    """multi_label: accept texts with no label (else an empty label list is an error)."""
+    normalize_target: bool = True
+    """regression: train on (target - mean) / std of train; predictions come back in the
+    data's units (the scale is saved with the adapter)."""
+    loss: str | None = None
+    """Training loss: cross_entropy (single_label), bce (multi_label), mse or huber
+    (regression); default: the first for the problem type."""
+    pos_weight: str = "none"
+    """multi_label: none, or auto (each label's positives weigh negatives/positives, capped
+    at 100: helps rare labels)."""
+    thresholds: str = "global"
+    """multi_label decision thresholds, tuned on validation to maximise F1: global (one for
+    all labels), per_label, or a fixed probability such as 0.5."""
     validation_fraction: float = 0.1
     """Share of train carved out for validation when the data has no validation split."""
     test_fraction: float = 0.1
@@ -97,8 +129,10 @@ class TrainConfig:
     full fine-tuning)."""
     early_stopping_patience: int | None = None
     """Stop after this many evaluations without improvement of best_metric."""
-    best_metric: str = "accuracy"
-    """Validation metric that selects the best epoch: accuracy, macro_f1 or loss."""
+    best_metric: str | None = None
+    """Validation metric that selects the best epoch (default: accuracy; micro_f1 for
+    multi_label; mse for regression): accuracy, macro_f1, loss; micro_f1, samples_f1,
+    mean_average_precision; mse, mae, spearman, pearson."""
     eval_steps: int | None = None
     """Evaluate (and checkpoint) every this many steps instead of every epoch."""
     seed: int = 42
@@ -130,6 +164,8 @@ class TrainConfig:
         # comma-separated text is a convenience for these two lists (YAML and --flags)
         if isinstance(self.verbalizers, str):
             self.verbalizers = [v.strip() for v in self.verbalizers.split(",")]
+        if isinstance(self.label_columns, str):
+            self.label_columns = [c.strip() for c in self.label_columns.split(",") if c.strip()]
         if isinstance(self.report_to, str):
             self.report_to = [s.strip() for s in self.report_to.split(",") if s.strip()]
         check_field_types(self, "train config")
@@ -141,6 +177,7 @@ class TrainConfig:
             raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.verbalizers is not None and self.task != "generative":
             raise InputError("verbalizers only apply to task=generative; drop them or set it")
+        self._check_problem_options()
         _positive(self, "max_length", "batch_size", "eval_batch_size", "grad_accum")
         _positive(self, "logging_steps")
         _positive(self, "limit", "max_steps", "eval_steps", optional=True)
@@ -164,7 +201,10 @@ class TrainConfig:
             ("precision", PRECISIONS),
             ("device", DEVICES),
             ("best_metric", BEST_METRICS),
+            ("pos_weight", POS_WEIGHTS),
         ):
+            if name == "best_metric" and self.best_metric is None:
+                continue  # the problem type's default
             if getattr(self, name) not in choices:
                 raise InputError(
                     f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
@@ -191,7 +231,61 @@ class TrainConfig:
                 Path("runs") / f"{self.method}-{_slug(self.model)}-{_slug(self.dataset)}"
             )
 
+    def _check_problem_options(self) -> None:
+        """The problem-type options, as far as they can be checked before the data is read."""
+        from ..problems import problem_type_name
+        from ..problems.thresholds import threshold_setting
+
+        if self.problem_type is not None:
+            self.problem_type = problem_type_name(self.problem_type)
+        if self.label_columns is not None:
+            if not self.label_columns:
+                raise InputError("label_columns is empty; name one 0/1 column per label")
+            if self.problem_type not in (None, "multi_label"):
+                raise InputError(
+                    f"label_columns give multi_label data, but problem_type is "
+                    f"{self.problem_type!r}: drop one of them"
+                )
+        if not self.label_separator:
+            raise InputError("label_separator is empty; give the text between labels, e.g. '|'")
+        threshold_setting(self.thresholds)
+        if self.task == "generative" and self.problem_type not in (None, "single_label"):
+            raise InputError(
+                f"task=generative scores one label's words per text; problem_type "
+                f"{self.problem_type} needs task=classification (a new head)"
+            )
+        if self.problem_type is not None:
+            self.resolved_best_metric(self.problem_type)
+            self.loss_for(self.problem_type)
+
     # -- derived values -----------------------------------------------------------------
+    def resolved_best_metric(self, problem_type: str) -> str:
+        """``best_metric``, or the problem type's default; one that does not apply to
+        ``problem_type`` is refused."""
+        choices = BEST_METRICS_BY_PROBLEM[problem_type]
+        if self.best_metric is None:
+            return choices[0]
+        if self.best_metric not in choices:
+            raise InputError(
+                f"best_metric {self.best_metric!r} does not apply to {problem_type} data; "
+                f"choose one of {', '.join(choices)}"
+            )
+        return self.best_metric
+
+    def loss_for(self, problem_type: str) -> str:
+        """``loss``, or the problem type's default; one that does not apply is refused."""
+        from ..problems.loss import LOSSES
+
+        choices = LOSSES[problem_type]
+        if self.loss is None:
+            return choices[0]
+        if self.loss not in choices:
+            raise InputError(
+                f"loss {self.loss!r} does not apply to {problem_type} data; choose one of "
+                f"{', '.join(choices)}"
+            )
+        return self.loss
+
     def method_config(self) -> Any:
         """The method's config object (``SpaRTAMethodConfig``, ...); its seed follows ``seed``."""
         from ..registry import get_method

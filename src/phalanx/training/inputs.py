@@ -43,7 +43,7 @@ def render_examples(
 class TokenizedDataset(Dataset):
     """Token ids (lists) and labels; items are dicts the collator pads."""
 
-    def __init__(self, features: dict[str, list[list[int]]], labels: Sequence[int]):
+    def __init__(self, features: dict[str, list[list[int]]], labels: Sequence[Any]):
         self.features = features
         self.labels = list(labels)
 
@@ -63,14 +63,21 @@ class TokenizedDataset(Dataset):
 
 
 def tokenize_split(
-    ds: TextDataset, tokenizer: Any, template: str | None, max_length: int
+    ds: TextDataset,
+    tokenizer: Any,
+    template: str | None,
+    max_length: int,
+    targets: Sequence[Any] | None = None,
 ) -> TokenizedDataset:
-    """Render, tokenize (truncating to ``max_length``) and keep the model's input columns."""
+    """Render, tokenize (truncating to ``max_length``) and keep the model's input columns;
+    ``targets`` (default: ``ds.labels``) are what the loss compares with: class ids,
+    multi-hot rows or (normalised) regression targets."""
     texts, pairs = render_examples(template, ds.texts, ds.pairs)
+    labels = ds.labels if targets is None else list(targets)
     if not texts:
         return TokenizedDataset({"input_ids": [], "attention_mask": []}, [])
     features = tokenize(tokenizer, texts, max_length, pairs)  # an empty text gets one token
-    return TokenizedDataset(features, ds.labels)
+    return TokenizedDataset(features, labels)
 
 
 class PadCollator:
@@ -84,5 +91,8 @@ class PadCollator:
         columns = {k: [it[k] for it in items] for k in items[0] if k != "labels"}
         batch = pad(columns, self.pad_id, self.padding_side, return_tensors="pt")
         if "labels" in items[0]:
-            batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+            labels = [it["labels"] for it in items]
+            # class ids; multi-hot rows (multi_label) and targets (regression) are floats
+            dtype = torch.long if isinstance(labels[0], int) else torch.float32
+            batch["labels"] = torch.tensor(labels, dtype=dtype)
         return batch

@@ -30,15 +30,22 @@ __all__ = ["EpochReport", "TrainingProgress", "format_duration", "use_phalanx_ou
 
 log = logging.getLogger("phalanx.train")
 
-#: (header, width) of the evaluation table
+#: (header, width) of the evaluation table's first columns
 COLUMNS = (
     ("epoch", 6),
     ("step", 7),
     ("train loss", 10),
     ("validation loss", 15),
-    ("accuracy", 8),
-    ("macro-F1", 8),
 )
+#: the metric columns per problem type: (header, width, metric key, format)
+METRIC_COLUMNS = {
+    "single_label": (("accuracy", 8, "accuracy", "{:.2%}"), ("macro-F1", 8, "macro_f1", "{:.4f}")),
+    "multi_label": (
+        ("micro-F1", 8, "micro_f1", "{:.4f}"),
+        ("mAP", 8, "mean_average_precision", "{:.4f}"),
+    ),
+    "regression": (("MSE", 8, "mse", "{:.4f}"), ("Spearman", 8, "spearman", "{:.4f}")),
+}
 #: where log records go while the bar is drawn (through tqdm.write, above the bar)
 _REDIRECTED = ("", "phalanx", "transformers")
 
@@ -186,13 +193,15 @@ class TrainingProgress(TrainerCallback):
 
 class EpochReport(TrainerCallback):
     """One aligned row per evaluation (epoch, step, mean training loss since the previous
-    evaluation, validation loss, accuracy, macro-F1) under a header logged once.
+    evaluation, validation loss, then the problem type's two headline metrics: accuracy and
+    macro-F1; micro-F1 and mAP; MSE and Spearman) under a header logged once.
 
     It has the Trainer log the training loss right before each evaluation, so a row has its
     training loss whatever ``logging_steps`` is.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, problem_type: str = "single_label") -> None:
+        self._metrics = METRIC_COLUMNS[problem_type]
         self._header_done = False
         self._logged_at = 0  # the step the Trainer's last logged loss ran to
         self._loss_sum = 0.0
@@ -219,10 +228,11 @@ class EpochReport(TrainerCallback):
         return control
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if not state.is_world_process_zero or not metrics or "eval_accuracy" not in metrics:
+        if not state.is_world_process_zero or not metrics or "eval_loss" not in metrics:
             return control
+        columns = (*COLUMNS, *((head, width) for head, width, _, _ in self._metrics))
         if not self._header_done:
-            log.info("%s", "  ".join(f"{name:>{width}}" for name, width in COLUMNS))
+            log.info("%s", "  ".join(f"{name:>{width}}" for name, width in columns))
             self._header_done = True
         train_loss = self._loss_sum / self._loss_steps if self._loss_steps else None
         self._loss_sum, self._loss_steps = 0.0, 0
@@ -231,10 +241,9 @@ class EpochReport(TrainerCallback):
             str(state.global_step),
             _number(train_loss, "{:.4f}"),
             _number(metrics.get("eval_loss"), "{:.4f}"),
-            _number(metrics.get("eval_accuracy"), "{:.2%}"),
-            _number(metrics.get("eval_macro_f1"), "{:.4f}"),
+            *(_number(metrics.get(f"eval_{key}"), spec) for _, _, key, spec in self._metrics),
         )
-        log.info("%s", "  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
+        log.info("%s", "  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, columns, strict=True)))
         return control
 
 

@@ -26,6 +26,7 @@ from ..data import DataSplits
 from ..folder import apply_umask, write_json
 from ..inference.metrics import Evaluation
 from ..models.loading import load_base_classifier, load_tokenizer
+from ..problems import Problem
 from ..registry import get_method
 from .config import TrainConfig
 from .inputs import PadCollator
@@ -34,18 +35,22 @@ from .setup import (
     apply_method,
     base_model_id,
     load_splits,
+    loss_function,
     model_dtype,
     predict_metrics,
+    problem_for,
+    select_best_metric,
     tokenize_splits,
     trainable_line,
     training_arguments,
+    tune_problem,
 )
 from .trainer import (
     EpochReport,
     InterruptHandler,
     PhalanxTrainer,
-    compute_metrics,
     last_checkpoint,
+    metrics_for,
 )
 
 __all__ = ["TrainResult", "TrainingInterrupted", "train"]
@@ -73,7 +78,8 @@ class TrainResult:
     ``per_class``, ...: ``phalanx.metric_names``), printed in peft-sparta's layout."""
     validation: dict[str, float]
     """Validation metrics of the selected (best) evaluation under the same keys (``loss``,
-    ``accuracy``, ``macro_f1``, ``balanced_accuracy``, ``mcc``, ``f1``), ``epoch``, ``step``."""
+    ``accuracy``, ``macro_f1``, ``balanced_accuracy``, ``mcc``, ``f1``; multi-label:
+    ``micro_f1``, ...; regression: ``mse``, ...), ``epoch``, ``step``."""
     best_step: int | None
     best_epoch: float | None
     trainable_parameters: int
@@ -83,6 +89,10 @@ class TrainResult:
     steps: int
     config: TrainConfig
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    problem: Problem = field(default_factory=Problem)
+    """What the model predicts, with its tuned thresholds / target scale (saved with it)."""
+    best_metric: str = "accuracy"
+    """The validation metric that selected the best epoch."""
     model: Any = field(default=None, repr=False)
     tokenizer: Any = field(default=None, repr=False)
 
@@ -112,21 +122,27 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     resolve_model(config.model)  # an unknown name fails now, not after loading the data
     set_seed(config.seed)  # the new head's initial weights
     splits = load_splits(config)
-    model, tokenizer = _model_and_tokenizer(config, splits.label_names, model_dtype(args))
+    problem = problem_for(config, splits)
+    best_metric = select_best_metric(args, config, problem)
+    model, tokenizer = _model_and_tokenizer(config, splits.label_names, model_dtype(args), problem)
     line = trainable_line(model)
     if main:
         log.info("%s", line)
-    datasets = _datasets(config, splits, tokenizer)
+    datasets = _datasets(config, splits, tokenizer, problem)
 
     clear_output(config, output, main)  # only now that data and model are known to load
-    trainer, interrupt = _trainer(config, args, model, tokenizer, datasets, callbacks)
+    trainer, interrupt = _trainer(
+        config, args, model, tokenizer, datasets, callbacks, problem, splits
+    )
     if main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         config.to_yaml(ckpt_dir / "train_config.yaml")
     seconds = _fit(trainer, interrupt, resume_from, ckpt_dir)
 
-    test = predict_metrics(trainer, datasets["test"], list(splits.label_names))
+    problem = tune_problem(config, trainer, datasets["validation"], problem)
+    test = predict_metrics(trainer, datasets["test"], list(splits.label_names), problem)
     result = _result(config, trainer, model, tokenizer, test, line, seconds)
+    result.problem, result.best_metric = problem, best_metric
     if main:
         _save_run(result, splits)
     barrier()
@@ -136,20 +152,28 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
 # ----------------------------------------------------------------------------- steps
 
 
-def _model_and_tokenizer(config: TrainConfig, label_names: list[str], dtype: torch.dtype):
+def _model_and_tokenizer(
+    config: TrainConfig, label_names: list[str], dtype: torch.dtype, problem: Problem
+):
     """The base model (a new head over ``label_names``) under the method, and its tokenizer."""
     if config.task == "generative":
         return _generative_model(config, label_names, dtype)
     base = load_base_classifier(
-        config.model, dict(enumerate(label_names)), dtype=dtype, device="cpu"
+        config.model,
+        dict(enumerate(label_names)),
+        dtype=dtype,
+        device="cpu",
+        problem_type=problem.type,
     )
     tokenizer = load_tokenizer(config.model, base, max_length=config.max_length)
     return apply_method(config, base), tokenizer
 
 
-def _datasets(config: TrainConfig, splits: DataSplits, tokenizer: Any) -> dict[str, Any]:
+def _datasets(
+    config: TrainConfig, splits: DataSplits, tokenizer: Any, problem: Problem
+) -> dict[str, Any]:
     """Tokenized splits; evaluation ones sorted by length (they pad far less)."""
-    datasets = tokenize_splits(config, splits, tokenizer)
+    datasets = tokenize_splits(config, splits, tokenizer, problem)
     for s in ("validation", "test"):
         datasets[s] = datasets[s].sorted_by_length()
     if len(datasets["validation"]) == 0:
@@ -161,13 +185,20 @@ def _datasets(config: TrainConfig, splits: DataSplits, tokenizer: Any) -> dict[s
 
 
 def _trainer(
-    config: TrainConfig, args: Any, model: Any, tokenizer: Any, datasets: dict, callbacks
+    config: TrainConfig,
+    args: Any,
+    model: Any,
+    tokenizer: Any,
+    datasets: dict,
+    callbacks,
+    problem: Problem,
+    splits: DataSplits,
 ) -> tuple[PhalanxTrainer, InterruptHandler]:
     """The Trainer with its callbacks (Ctrl-C, epoch report, early stopping, the caller's)."""
     from transformers import EarlyStoppingCallback
 
     interrupt = InterruptHandler()
-    all_callbacks = [interrupt, EpochReport(), _UmaskModes(), *callbacks]
+    all_callbacks = [interrupt, EpochReport(problem.type), _UmaskModes(), *callbacks]
     if config.early_stopping_patience is not None:
         all_callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
     trainer = PhalanxTrainer(
@@ -176,9 +207,10 @@ def _trainer(
         train_dataset=datasets["train"],
         eval_dataset=datasets["validation"],
         data_collator=PadCollator(tokenizer),
-        compute_metrics=compute_metrics,
+        compute_metrics=metrics_for(problem, list(splits.label_names)),
         callbacks=all_callbacks,
         layer_lr_decay=config.layer_lr_decay,
+        loss_fn=loss_function(config, problem, splits),
     )
     return trainer, interrupt
 
@@ -250,7 +282,7 @@ def _save_run(result: TrainResult, splits: DataSplits) -> None:
         "steps": result.steps,
         "train_seconds": round(result.train_seconds, 1),
     }
-    meta = _adapter_meta(config, splits, metrics, result.trainable_line)
+    meta = _adapter_meta(config, splits, metrics, result.trainable_line, result.problem)
     base_id = base_model_id(config.model)
     if config.task == "generative":
         from ..generative.scorer import save_generative
@@ -274,10 +306,16 @@ def _save_run(result: TrainResult, splits: DataSplits) -> None:
 
 
 def _adapter_meta(
-    config: TrainConfig, splits: DataSplits, metrics: dict[str, Any], line: str
+    config: TrainConfig,
+    splits: DataSplits,
+    metrics: dict[str, Any],
+    line: str,
+    problem: Problem | None = None,
 ) -> dict[str, Any]:
-    """What phalanx.json records about the run: template, data, metrics, the resolved config."""
+    """What phalanx.json records about the run: the problem (type, thresholds, target
+    scale), template, data, metrics, the resolved config."""
     return {
+        **({} if problem is None else {"problem": problem.to_meta()}),
         "input_template": config.input_template,
         "max_length": config.max_length,
         "text_pair": config.text_pair_column is not None,
@@ -290,6 +328,15 @@ def _adapter_meta(
                 "text": config.text_column,
                 "text_pair": config.text_pair_column,
                 "label": config.label_column,
+                # multi-label data's other spellings, which evaluate defaults to
+                **(
+                    {
+                        "label_columns": config.label_columns,
+                        "label_separator": config.label_separator,
+                    }
+                    if problem is not None and problem.type == "multi_label"
+                    else {}
+                ),
             },
         },
         "training": config.resolved(),
@@ -314,7 +361,7 @@ def _generative_model(config: TrainConfig, label_names: list[str], dtype: Any):
 
 
 def _best_eval(history: list[dict[str, Any]], best_step: int | None) -> dict[str, float]:
-    evals = [h for h in history if "eval_accuracy" in h]
+    evals = [h for h in history if "eval_loss" in h]
     if not evals:
         return {}
     chosen = next((h for h in evals if h.get("step") == best_step), evals[-1])

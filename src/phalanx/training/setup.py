@@ -17,21 +17,27 @@ from typing import Any
 
 import torch
 
-from ..data import DataSplits, load_data
+from ..data import DataSplits, TextDataset, load_data
 from ..inference.metrics import Evaluation, evaluation_from_logits
+from ..problems import Problem
 from ..registry import get_method
-from .config import TrainConfig
+from .config import LOWER_IS_BETTER, TrainConfig
 from .inputs import TokenizedDataset, tokenize_split
 
 __all__ = [
     "apply_method",
     "base_model_id",
     "load_splits",
+    "loss_function",
     "model_dtype",
     "predict_metrics",
+    "problem_for",
+    "select_best_metric",
     "tokenize_splits",
     "trainable_line",
     "training_arguments",
+    "training_targets",
+    "tune_problem",
 ]
 
 log = logging.getLogger("phalanx.train")
@@ -62,24 +68,91 @@ def load_splits(config: TrainConfig) -> DataSplits:
         test_fraction=config.test_fraction,
         seed=config.seed,
         limit=config.limit,
+        problem_type=config.problem_type,
+        label_columns=config.label_columns,
+        label_separator=config.label_separator,
+        allow_empty_labels=config.allow_empty_labels,
     )
     log.info(
-        "data %s: %d train / %d validation / %d test examples, labels %s",
+        "data %s: %d train / %d validation / %d test examples, %s, labels %s",
         config.dataset,
         len(splits.train),
         len(splits.validation),
         len(splits.test),
+        splits.problem_type,
         splits.label_names,
     )
     return splits
 
 
+def problem_for(config: TrainConfig, splits: DataSplits) -> Problem:
+    """The problem the data poses, before training: its type (and, for regression with
+    ``normalize_target``, the train targets' mean and std). Multi-label thresholds come
+    after training (``tune_problem``)."""
+    problem_type = splits.problem_type
+    if config.task == "generative" and problem_type != "single_label":
+        raise ValueError(
+            f"{config.dataset!r} holds {problem_type} data; task=generative scores one "
+            "label's words per text: use task=classification"
+        )
+    config.loss_for(problem_type)  # refuse a loss / best metric of another type now
+    config.resolved_best_metric(problem_type)
+    if problem_type != "regression" or not config.normalize_target:
+        return Problem(problem_type)
+    y = torch.tensor(splits.train.labels, dtype=torch.float64)
+    std = y.std(correction=0).item()
+    if not std > 0:
+        raise ValueError(f"the train targets of {config.dataset!r} are all {y[0].item()}")
+    return Problem("regression", target_scale=(y.mean().item(), std))
+
+
+def select_best_metric(args: Any, config: TrainConfig, problem: Problem) -> str:
+    """Point the Trainer's best-epoch selection at the problem type's metric."""
+    metric = config.resolved_best_metric(problem.type)
+    args.metric_for_best_model = metric
+    args.greater_is_better = metric not in LOWER_IS_BETTER
+    return metric
+
+
+def training_targets(problem: Problem, ds: TextDataset, num_labels: int) -> list[Any]:
+    """What the loss compares the logits with: class ids, multi-hot rows, or targets
+    normalised by the problem's ``target_scale``."""
+    if problem.type == "multi_label":
+        from ..data.targets import multi_hot
+
+        return multi_hot(ds.labels, num_labels)
+    if problem.type == "regression":
+        mean, std = problem.target_scale or (0.0, 1.0)
+        return [(float(y) - mean) / std for y in ds.labels]
+    return list(ds.labels)
+
+
+def loss_function(config: TrainConfig, problem: Problem, splits: DataSplits) -> Any:
+    """The training loss of ``problem`` (``pos_weight=auto``: from the train labels)."""
+    from ..problems.loss import ProblemLoss, pos_weights
+
+    weights = None
+    if config.pos_weight == "auto":
+        if problem.type != "multi_label":
+            raise ValueError(f"pos_weight=auto applies to multi_label data, not {problem.type}")
+        weights = pos_weights(training_targets(problem, splits.train, splits.num_labels))
+    return ProblemLoss(problem, config.loss_for(problem.type), weights)
+
+
 def tokenize_splits(
-    config: TrainConfig, splits: DataSplits, tokenizer: Any
+    config: TrainConfig, splits: DataSplits, tokenizer: Any, problem: Problem | None = None
 ) -> dict[str, TokenizedDataset]:
-    """Each split rendered with ``config.input_template`` and tokenized (unpadded)."""
+    """Each split rendered with ``config.input_template`` and tokenized (unpadded), with
+    the targets of ``problem`` (default: single_label class ids)."""
+    problem = problem or Problem()
     return {
-        s: tokenize_split(getattr(splits, s), tokenizer, config.input_template, config.max_length)
+        s: tokenize_split(
+            getattr(splits, s),
+            tokenizer,
+            config.input_template,
+            config.max_length,
+            training_targets(problem, getattr(splits, s), splits.num_labels),
+        )
         for s in SPLITS
     }
 
@@ -184,17 +257,49 @@ def trainable_line(model: Any) -> str:
 
 
 def predict_metrics(
-    trainer: Any, dataset: TokenizedDataset, label_names: list[str] | None = None
+    trainer: Any,
+    dataset: TokenizedDataset,
+    label_names: list[str] | None = None,
+    problem: Problem | None = None,
 ) -> Evaluation:
-    """The metric set of ``trainer.model`` on ``dataset`` (empty when it is), with the label
-    names printed on it (default: the model config's ``id2label``)."""
+    """The metric set of ``trainer.model`` on ``dataset`` (empty when it is) for ``problem``
+    (default single_label), with the label names printed on it (default: the model
+    config's ``id2label``)."""
     if not len(dataset):
         return Evaluation()
-    pred = trainer.predict(dataset, metric_key_prefix="test")
-    logits = torch.from_numpy(pred.predictions)
+    logits, labels = _predict(trainer, dataset)
     if label_names is None:
         label_names = _config_labels(trainer.model, logits.shape[-1])
-    return evaluation_from_logits(logits, torch.from_numpy(pred.label_ids), label_names)
+    if problem is None or problem.type == "single_label":
+        return evaluation_from_logits(logits, labels, label_names)
+    from ..problems.metrics import evaluation_for
+    from .trainer import data_units
+
+    return evaluation_for(problem, logits, data_units(problem, labels), label_names)
+
+
+def _predict(trainer: Any, dataset: TokenizedDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of ``trainer.model`` on ``dataset``."""
+    pred = trainer.predict(dataset, metric_key_prefix="test")
+    return torch.from_numpy(pred.predictions), torch.from_numpy(pred.label_ids)
+
+
+def tune_problem(
+    config: TrainConfig, trainer: Any, validation: TokenizedDataset, problem: Problem
+) -> Problem:
+    """``problem`` with its multi-label decision thresholds set by ``config.thresholds``
+    (a fixed value, or tuned on ``validation`` to maximise F1); other types unchanged."""
+    if problem.type != "multi_label":
+        return problem
+    from ..problems.thresholds import threshold_setting, tune_thresholds
+
+    setting = threshold_setting(config.thresholds)
+    if isinstance(setting, float):
+        return Problem("multi_label", thresholds=(setting,))
+    logits, labels = _predict(trainer, validation)
+    thresholds = tune_thresholds(problem.scores(logits).numpy(), labels.numpy(), setting)
+    log.info("multi-label thresholds (%s, tuned on validation): %s", setting, thresholds)
+    return Problem("multi_label", thresholds=tuple(thresholds))
 
 
 def _config_labels(model: Any, num_labels: int) -> list[str] | None:

@@ -39,6 +39,7 @@ __all__ = [
     "compute_metrics",
     "last_checkpoint",
     "load_trainable_state",
+    "metrics_for",
     "trainable_state",
 ]
 
@@ -159,13 +160,45 @@ def compute_metrics(pred: Any) -> dict[str, float]:
     return classification_metrics(cm)
 
 
+def metrics_for(problem: Any, label_names: list[str]) -> Any:
+    """The Trainer's ``compute_metrics`` for ``problem``: ``compute_metrics`` for
+    single_label; the scalar metrics of ``evaluation_for`` otherwise (multi-label at the
+    problem's thresholds; regression targets, normalised for training, back in the data's
+    units first)."""
+    if problem.type == "single_label":
+        return compute_metrics
+
+    def compute(pred: Any) -> dict[str, float]:
+        from ..problems.metrics import evaluation_for
+
+        logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        labels = data_units(problem, np.asarray(pred.label_ids))
+        ev = evaluation_for(problem, torch.from_numpy(np.asarray(logits)), labels, label_names)
+        return {k: float(v) for k, v in ev.items() if isinstance(v, int | float) and k != "loss"}
+
+    return compute
+
+
+def data_units(problem: Any, labels: Any) -> Any:
+    """Training targets back in the data's units (regression targets are trained
+    normalised when the problem has a ``target_scale``); other labels as they are."""
+    if problem.type != "regression" or problem.target_scale is None:
+        return labels
+    mean, std = problem.target_scale
+    return labels * std + mean
+
+
 class PhalanxTrainer(Trainer):
-    """``Trainer`` whose checkpoints hold only trainable tensors and whose loss is fp32 CE."""
+    """``Trainer`` whose checkpoints hold only trainable tensors and whose loss is computed
+    in fp32 by ``loss_fn`` (a ``phalanx.problems.loss.ProblemLoss``; default cross-entropy)."""
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
 
-    def __init__(self, *args: Any, layer_lr_decay: float = 1.0, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, layer_lr_decay: float = 1.0, loss_fn: Any = None, **kwargs: Any
+    ) -> None:
         self.layer_lr_decay = layer_lr_decay
+        self.loss_fn = loss_fn
         super().__init__(*args, **kwargs)
         use_phalanx_output(self)  # no raw log dicts on stdout, no nested bars
 
@@ -192,7 +225,10 @@ class PhalanxTrainer(Trainer):
         labels = inputs.pop("labels")
         outputs = model(**inputs)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        loss = F.cross_entropy(logits.float(), labels)
+        if self.loss_fn is None:
+            loss = F.cross_entropy(logits.float(), labels)
+        else:
+            loss = self.loss_fn(logits, labels)
         return (loss, {"logits": logits}) if return_outputs else loss
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:

@@ -76,9 +76,9 @@ def test_shared_options_are_trainconfig_s_and_validated_once():
 def _result(tmp_path: Path) -> CompareResult:
     ok = CompareRow(
         "sparta", lr=0.003, trainable_parameters=1322, adapter_bytes=35410,
-        validation_accuracy=0.5, validation_macro_f1=0.4, test_accuracy=2 / 3,
-        test_macro_f1=0.55, train_seconds=75.0, peak_rss_bytes=600 << 20, steps=3,
-        run_folder=str(tmp_path / "sparta"),
+        validation={"accuracy": 0.5, "macro_f1": 0.4},
+        test={"accuracy": 2 / 3, "macro_f1": 0.55}, train_seconds=75.0,
+        peak_rss_bytes=600 << 20, steps=3, run_folder=str(tmp_path / "sparta"),
     )  # fmt: skip
     failed = CompareRow("lora", "failed", lr=0.001, error="boom | with a pipe")
     config = CompareConfig(methods=["sparta,lora"], output=str(tmp_path))

@@ -17,7 +17,9 @@ from phalanx.training import TrainConfig, field_docs
 
 OPTIONS = {
     "recipe", "model", "dataset", "teacher", "distill_augment", "output", "method",
-    "method_options", "text_column", "label_column", "label_names", "limit", "input_template",
+    "method_options", "text_column", "label_column", "label_names", "problem_type",
+    "label_columns", "label_separator", "allow_empty_labels", "normalize_target", "loss",
+    "pos_weight", "thresholds", "limit", "input_template",
     "max_length", "batch_size", "eval_batch_size", "max_steps", "lr", "seed", "device",
     "precision", "overwrite", "logging_steps", "progress",
 }  # fmt: skip

@@ -16,6 +16,8 @@ except ImportError:
         "test_cli_serve.py",
         "test_export_serving.py",
         "test_page_browser.py",
+        "test_problem_types.py",
+        "test_page_problem_types_browser.py",
     ]
 
 
@@ -52,3 +54,31 @@ def registry(adapters):
     return ModelRegistry.load(
         [f"{n}={adapters[n]}" for n in ("pos", "topic", "lora1", "lora2")], batch_size=8
     )
+
+
+#: multi-label thresholds of ``tags``: a and b pass theirs, c stays below its own
+TAG_THRESHOLDS = (0.5, 0.6, 0.3)
+#: regression ``rating``: values come back in the data's units (logit * std + mean)
+RATING_SCALE = (3.0, 2.0)
+
+
+@pytest.fixture(scope="session")
+def problem_adapters(tiny_base, tmp_path_factory) -> dict[str, Path]:
+    """name -> folder on the same tiny BERT: ``tags`` (SpaRTA, multi-label a/b/c, a and b
+    always on), ``tags_lora`` (LoRA, multi-label p/q, p on, q off), ``rating`` (SpaRTA,
+    regression of the target ``score``)."""
+    from phalanx.problems import Problem
+    from tests.unit.serve.problem_models import problem_adapter
+
+    base = tiny_base("bert")
+    root = tmp_path_factory.mktemp("serve-problem-adapters")
+    multi = Problem("multi_label", thresholds=TAG_THRESHOLDS)
+    regression = Problem("regression", target_scale=RATING_SCALE)
+    specs = {
+        "tags": ("sparta", ["a", "b", "c"], multi, [4.0, 4.0, -4.0]),
+        "tags_lora": ("lora", ["p", "q"], Problem("multi_label"), [4.0, -4.0]),
+        "rating": ("sparta", ["score"], regression, [0.25]),
+    }
+    for name, (method, labels, problem, bias) in specs.items():
+        problem_adapter(base, root / name, method=method, labels=labels, problem=problem, bias=bias)
+    return {name: root / name for name in specs}

@@ -29,6 +29,7 @@ from phalanx.models.loading import load_base_classifier
 from phalanx.training import train
 from phalanx.training.progress import (
     COLUMNS,
+    METRIC_COLUMNS,
     EpochReport,
     TrainingProgress,
     format_duration,
@@ -36,7 +37,10 @@ from phalanx.training.progress import (
 from phalanx.training.trackers import check_report_to
 from tests.helpers import config, make_tokenizer, tiny_config
 
-HEADER = "  ".join(f"{name:>{width}}" for name, width in COLUMNS)
+HEADER = "  ".join(
+    f"{name:>{width}}"
+    for name, width in (*COLUMNS, *((h, w) for h, w, _, _ in METRIC_COLUMNS["single_label"]))
+)
 ROW = re.compile(r"^\s*\d+\.\d\d\s+\d+\s+(\d\.\d{4}|-)\s+\d\.\d{4}\s+\d+\.\d\d%\s+(\d\.\d{4}|-)$")
 STEP_LINE = re.compile(r"^step \d+/\d+ \(\d+%\), loss \d\.\d{4}, [\d.e+]+ steps/s, ETA \S+$")
 

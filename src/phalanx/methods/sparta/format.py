@@ -45,6 +45,7 @@ from ...folder import (
     write_meta,
 )
 from ...models.archs import ARCHS
+from ...problems.types import HF_PROBLEM_TYPES
 from .model import SpaRTAModel
 
 __all__ = [
@@ -202,10 +203,11 @@ def read_sparta_adapter(path: str | Path, meta: dict[str, Any] | None = None) ->
         raise FileNotFoundError(f"adapter folder {path} does not exist")
     _require(path, CONFIG_FILE)
     config = read_config(path)
-    if config.get("problem_type", "single_label_classification") != "single_label_classification":
+    problem_type = config.get("problem_type") or "single_label_classification"
+    if problem_type not in HF_PROBLEM_TYPES.values():
         raise ValueError(
-            f"{path}: problem_type {config['problem_type']!r} is not supported; "
-            "only single_label_classification"
+            f"{path}: problem_type {problem_type!r} is not supported; use one of "
+            f"{', '.join(HF_PROBLEM_TYPES.values())}"
         )
     if "sparta_pretrained_model" not in config:
         if "_name_or_path" not in config:
@@ -317,7 +319,7 @@ def config_dict(sparta: SpaRTAModel, base_model: str, id2label: dict[int, str]) 
     cfg["architectures"] = [type(sparta.model).__name__]
     cfg["sparta_pretrained_model"] = base_model
     cfg["_name_or_path"] = base_model
-    cfg["problem_type"] = "single_label_classification"
+    cfg["problem_type"] = sparta.model.config.problem_type or "single_label_classification"
     cfg["id2label"] = {str(i): label for i, label in id2label.items()}
     cfg["label2id"] = {label: int(i) for i, label in id2label.items()}
     return cfg
