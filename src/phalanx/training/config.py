@@ -165,7 +165,13 @@ class TrainConfig:
         if isinstance(self.verbalizers, str):
             self.verbalizers = [v.strip() for v in self.verbalizers.split(",")]
         if isinstance(self.label_columns, str):
-            self.label_columns = [c.strip() for c in self.label_columns.split(",") if c.strip()]
+            self.label_columns = [self.label_columns]
+        if isinstance(self.label_columns, list) and all(
+            isinstance(c, str) for c in self.label_columns
+        ):  # "a,b c" from the command line: comma- or space-separated
+            self.label_columns = [
+                part.strip() for c in self.label_columns for part in c.split(",") if part.strip()
+            ]
         if isinstance(self.report_to, str):
             self.report_to = [s.strip() for s in self.report_to.split(",") if s.strip()]
         check_field_types(self, "train config")

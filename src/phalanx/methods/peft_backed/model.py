@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,10 @@ def apply_peft(model: nn.Module, config: Any) -> nn.Module:
     # peft extends the list in place
     peft_config = config.peft_config(spec, list(head), task_type=task)
     base_fp = base_fingerprint(model, head)
-    wrapped = get_peft_model(model, peft_config)
+    with warnings.catch_warnings():
+        # peft asks the model a deprecated transformers question; the user can do nothing
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        wrapped = get_peft_model(model, peft_config)
     wrapped.phalanx_method = config.method_name
     wrapped.phalanx_config = config
     wrapped.base_fingerprint = base_fp
