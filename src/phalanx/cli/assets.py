@@ -88,10 +88,11 @@ def _cmd_listing(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['name']:<14} {row['description']}")
         return 0
-    print(f"{'name':<16} {'installed':<10} {'package':<34} description")
+    w = max(16, *(len(r["name"]) + 2 for r in rows))  # the longest name still lines up
+    print(f"{'name':<{w}} {'installed':<10} {'package':<34} description")
     for row in rows:
         mark = "yes" if row["installed"] else "no"
-        print(f"{row['name']:<16} {mark:<10} {row['package']:<34} {row['description']}")
+        print(f"{row['name']:<{w}} {mark:<10} {row['package']:<34} {row['description']}")
     if not all(r["installed"] for r in rows):
         print("\nmissing ones: phalanx assets download [NAME ...]")
     return 0

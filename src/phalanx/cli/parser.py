@@ -126,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             merge_config_file(args, args._parser, load_yaml(args.config), args.config)
         return run(args)
+    except BrokenPipeError:
+        # the reader went away (`phalanx classify ... | head`): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt as err:
         message = str(err) or "interrupted"
         print(f"phalanx {args.command}: {message}", file=sys.stderr)
