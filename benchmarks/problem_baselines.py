@@ -69,7 +69,7 @@ def main() -> None:
     if args.compare:
         found = json.loads((args.compare / "compare.json").read_text())
         for row in found["rows"]:
-            rows.append((row["method"], {k: (row.get("test") or {}).get(k) for k in keys}))
+            rows.append((row["method"], {k: row.get(f"test_{k}") for k in keys}))
     print(
         f"{args.dataset} test split ({kind}); baseline: "
         + ("most frequent label set" if kind == "multi_label" else "train mean")

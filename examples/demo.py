@@ -2,8 +2,9 @@
 
 Steps: fetch the built-in model and data if missing, train for one epoch (examples/demo.yaml;
 progress bar and per-epoch validation metrics), evaluate the best epoch on the test split,
-load the adapter with ``SpaRTAforSequenceClassification`` and print the seed README's tables
-for its four example sentences and its ten labelled out-of-distribution sentences.
+load the adapter with ``SpaRTAforSequenceClassification``, print the seed README's tables
+for its four example sentences and its ten labelled out-of-distribution sentences, and end
+by writing the run's evaluation report (``phalanx.report``) and printing its path.
 
     python examples/demo.py                  # about 8 minutes on 2 CPU cores
     python examples/demo.py --epochs 3       # the full accuracy run (about 25 minutes)
@@ -102,8 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     section("5. out-of-distribution sentences (the seed README's ten)")
     print(model.evaluate(OOD_SENTENCES, OOD_LABELS, batch_size=64))
 
+    section("6. the evaluation report of the run (HTML page, PNG figures, report.json)")
+    from phalanx import report
+
+    written = report(result.output_dir, overwrite=True)  # the test split again, plotted
+    print(f"files: {', '.join(sorted(p.name for p in written.files.values()))}")
+
     print(f"\ndemo finished in {(time.perf_counter() - start) / 60:.1f} minutes")
     print(f"adapter: {result.adapter_path}  (try: phalanx classify {result.adapter_path} 'text')")
+    print(f"report: {written.html}  (open it in a browser; phalanx report {result.output_dir})")
     return 0
 
 

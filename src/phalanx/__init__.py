@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         save_sparta_adapter,
     )
     from .registry import get_method, method_names
+    from .report import report
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "load_classifier",
     "method_names",
     "read_sparta_adapter",
+    "report",
     "save_sparta_adapter",
 ]
 
@@ -64,6 +66,8 @@ _WHERE = {
     "load_classifier": ".inference.classifier",
     "method_names": ".registry",
     "read_sparta_adapter": ".methods.sparta",
+    # the package phalanx.report is callable too: phalanx.report(...) works either way
+    "report": ".report",
     "save_sparta_adapter": ".methods.sparta",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -38,10 +39,17 @@ def _load(content: bytes, suffix: str) -> None:
             assert str(err), "an InputError must say what is wrong"
             return
         assert isinstance(result, DataSplits)
-        assert len(result.label_names) >= 2
+        n = len(result.label_names)
+        assert n >= (1 if result.problem_type == "regression" else 2)
         for split in (result.train, result.validation, result.test):
             assert all(isinstance(t, str) and t for t in split.texts)
-            assert all(0 <= y < len(result.label_names) for y in split.labels)
+            for y in split.labels:  # a class id, a set of them, or a finite target
+                if result.problem_type == "multi_label":
+                    assert isinstance(y, tuple) and all(0 <= i < n for i in y)
+                elif result.problem_type == "regression":
+                    assert isinstance(y, float) and math.isfinite(y)
+                else:
+                    assert 0 <= y < n
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl"])

@@ -1,4 +1,5 @@
-"""Models named by a Hub id: a cached snapshot loads offline; a missing one is one line, at once.
+"""Models named by a Hub id: a cached snapshot loads offline; a missing one is one line, at once;
+pushing or classifying by repo id with the Hub unreachable is one line too.
 
 No test reaches the Hub: the online case points ``HF_ENDPOINT`` at a closed local port.
 """
@@ -56,3 +57,14 @@ def test_cli_online_but_unreachable_hub_ends_fast_with_the_cause(tmp_path):
     env = {"HF_HUB_OFFLINE": None, "HF_ENDPOINT": "http://127.0.0.1:9"}
     ended = run_cli("train", "--model", "nobody-here/no-model", "-o", tmp_path / "run", env=env)
     assert_refused(ended, "cannot download 'nobody-here/no-model'", within=60)
+
+
+def test_cli_classify_and_push_by_repo_id_with_the_hub_unreachable(plain_adapter, tmp_path):
+    # the discard port again: classify by repo id and push both end in one line, at once
+    env = {"HF_HUB_OFFLINE": None, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path)}
+    ended = run_cli("classify", "nobody-here/no-model", "a text", env=env)
+    assert_refused(ended, "cannot download 'nobody-here/no-model'", within=60)
+    ended = run_cli("push", plain_adapter, "nobody-here/no-model", env={**env, "HF_TOKEN": "x"})
+    assert_refused(ended, "cannot push to 'nobody-here/no-model'", "cannot be reached", within=60)
+    ended = run_cli("push", plain_adapter, "nobody-here/no-model")  # HF_HUB_OFFLINE=1
+    assert_refused(ended, "cannot push to 'nobody-here/no-model': HF_HUB_OFFLINE is set")

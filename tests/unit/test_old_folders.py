@@ -54,11 +54,14 @@ def _maker():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_todays_writers_write_the_old_files(old_folders, tmp_path, method):
-    """The same steps with today's code write the same bytes (the base path rewritten alike)."""
+    """The same steps with today's code write the same bytes (the base path rewritten alike),
+    plus today's model card ``README.md`` (in place of peft's blank template in a LoRA
+    folder)."""
     base = old_folders / "base"
     _maker().build_adapter(method, base, tmp_path / method, str(base))
-    old = sorted(p.name for p in (old_folders / method).iterdir())
-    assert sorted(p.name for p in (tmp_path / method).iterdir()) == old
+    old = sorted(p.name for p in (old_folders / method).iterdir() if p.name != "README.md")
+    assert sorted(p.name for p in (tmp_path / method).iterdir()) == sorted([*old, "README.md"])
+    assert "library_name: phalanx" in (tmp_path / method / "README.md").read_text()
     for name in old:
         new, recorded = (folder / method / name for folder in (tmp_path, old_folders))
         if name == "adapter_config.json":  # peft writes target_modules from a set: any order

@@ -43,6 +43,7 @@ examples:
   phalanx classify runs/demo --input reviews.csv --output predictions.csv   # trained columns
   phalanx classify runs/demo --input other.csv --text-column body --output predictions.csv
   phalanx classify runs/demo --input reviews.jsonl --output predictions.jsonl --batch-size 64
+  phalanx classify me/sentiment-sparta "a charming journey" --revision v1   # a Hub repo
 """
 
 
@@ -65,6 +66,10 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help="print JSON lines instead of a table: the text and its prediction record",
     )  # fmt: skip
     add_problem_type_option(p)
+    p.add_argument(
+        "--revision", metavar="REV",
+        help="branch, tag or commit when MODEL is a Hugging Face Hub repo id (default: main)",
+    )  # fmt: skip
 
 
 def add_problem_type_option(p: argparse.ArgumentParser) -> None:
@@ -99,6 +104,11 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     output = getattr(args, "output", None)
     if output and Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise CliError(f"--output {output!r}: use a {', '.join(OUTPUT_SUFFIXES)} file name")
+    revision = getattr(args, "revision", None)
+    if revision is not None:  # a Hub repo id: its snapshot at that revision, read from here on
+        from ..folder import resolve_folder
+
+        args.adapter = str(resolve_folder(getattr(args, "adapter", None), revision=revision).path)
     if output:
         check_output_file(args, output, {"--input file": source})
     clf = load_for_cli(args)

@@ -14,7 +14,20 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 
-from . import assets, classify, compare, compress, evaluate, export, info, serve, train, validate
+from . import (
+    assets,
+    classify,
+    compare,
+    compress,
+    evaluate,
+    export,
+    info,
+    push,
+    report,
+    serve,
+    train,
+    validate,
+)
 from .args import CliError, merge_config_file
 from .common import LazyParser, add_parser
 
@@ -23,7 +36,10 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("phalanx.cli")
 
 # in the order `phalanx --help` lists them
-_SUBCOMMANDS = (train, classify, evaluate, info, export, compress, compare, serve, validate, assets)
+_SUBCOMMANDS = (
+    train, classify, evaluate, report, info, export, compress, compare, push, serve, validate,
+    assets,
+)  # fmt: skip
 
 _EPILOG = """\
 quick start:

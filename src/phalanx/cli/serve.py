@@ -32,6 +32,7 @@ examples:
   phalanx serve pos=runs/a/adapter topic=runs/b --port 9000 --max-batch-size 64
   PHALANX_API_KEY=secret phalanx serve runs/demo          # every route but /healthz needs it
   phalanx serve --config serve.yaml                       # models: [...], port: ..., ...
+  phalanx serve me/sentiment-sparta --revision v1         # a Hub repo, downloaded once
   curl -s localhost:8000/v1/classify -H 'Content-Type: application/json' \\
       -d '{"texts": ["a charming journey"]}'
 routes: POST /v1/classify, GET /v1/models, /healthz, /metrics, /docs, / (a page to try it)
@@ -51,6 +52,10 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "models", nargs="*", metavar="PATH", help=docs["models"], default=argparse.SUPPRESS
     )
     add_dataclass_arguments(p, _flag_fields(), docs)
+    p.add_argument(
+        "--revision", metavar="REV", default=argparse.SUPPRESS,
+        help="branch, tag or commit of the models given by Hub repo id (user/repo)",
+    )  # fmt: skip
 
 
 def _flag_fields() -> type:
@@ -68,11 +73,14 @@ def _copy(f: dataclasses.Field) -> Any:
 def _cmd_serve(args: argparse.Namespace) -> int:
     options = given(args)
     models = options.pop("models", None) or []
+    revision = options.pop("revision", None)
     if isinstance(models, str):
         models = [models]
     if not models:
         raise CliError("give at least one adapter, run or export folder: phalanx serve PATH")
     config = ServeConfig.from_dict({**options, "models": list(models)})
+    if revision is not None:
+        _check_revision(config.models, revision)
     from ..serve import require_serve_deps
 
     require_serve_deps()  # before loading models: an ImportError is a one-line exit 2
@@ -90,6 +98,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         dtype=config.dtype,
         batch_size=config.batch_size,
         share_base=config.share_base,
+        revision=revision,
     )
     for m in registry.models.values():
         log.info("serving %s: %s %s %s (%s)", m.name, m.kind, m.problem.type, m.labels, m.group)
@@ -102,3 +111,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         log.info("stopped")
     return 0
+
+
+def _check_revision(models: list[str], revision: str) -> None:
+    """``--revision`` needs a model given by Hub repo id (a local folder wins over one)."""
+    from ..hub import is_hub_id
+    from ..serve.models import parse_model_spec
+
+    paths = [parse_model_spec(spec)[1] for spec in models]
+    if not any(is_hub_id(str(p)) and not p.exists() for p in paths):
+        raise CliError(
+            f"--revision {revision} applies to models given by Hub repo id (user/repo); "
+            "every model here is a local folder"
+        )

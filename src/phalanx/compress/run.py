@@ -30,6 +30,7 @@ from typing import Any
 from ..assets import resolve_model
 from ..data import DataSplits
 from ..folder import write_json
+from ..folder.card import portable_config
 from ..inference.metrics import Evaluation
 from ..models.loading import load_base_classifier, load_tokenizer
 from ..problems import Problem
@@ -321,7 +322,7 @@ def _meta(
         "metrics": {k: metrics[k] for k in ("validation", "test", "sparsity", "steps")},
         "compress": {
             "recipe": Path(config.recipe).name,
-            "config": config.to_dict(),
+            "config": portable_config(config.to_dict()),  # no absolute output path
             "structure": structure,
             "qat": qat,
             "teacher": teacher,

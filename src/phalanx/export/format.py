@@ -140,10 +140,15 @@ def export_problem(meta: dict[str, Any], path: str | os.PathLike) -> Problem:
 
 
 def _inside(folder: Path, name: str, file: Path) -> Path:
-    """``folder / name`` when it stays inside ``folder`` (links and ``..`` resolved)."""
+    """``folder / name`` when it stays inside ``folder`` (links and ``..`` resolved; in a
+    Hugging Face cache snapshot, a link into the repo's own ``blobs/`` is inside)."""
     target = folder / name
     root = folder.resolve()
-    if Path(name).is_absolute() or not target.resolve().is_relative_to(root):
+    inside = target.resolve().is_relative_to(root)
+    if not inside and root.parent.name == "snapshots":  # models--org--name/snapshots/<commit>
+        lexical = os.path.normpath(target).startswith(os.path.normpath(folder) + os.sep)
+        inside = lexical and target.resolve().is_relative_to(root.parent.parent / "blobs")
+    if Path(name).is_absolute() or not inside:
         raise InputError(
             f"{file}: model_file {name!r} points outside the export folder {folder}; an "
             f"export's files stay inside it: {REEXPORT}"

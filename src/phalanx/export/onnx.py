@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..folder import atomic_folder, resolve_adapter, write_json
+from ..folder.card import export_card, portable_config, portable_path, write_card
 from ..inference.batching import empty_token_id, pad, tokenize
 from ..problems import Problem
 from .format import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, MODEL_FILE
@@ -205,6 +206,7 @@ def export_onnx(
             )
         meta = _metadata(merged, adapter, opset, exporter, mode, diffs, first_token)
         write_json(tmp / META_FILE, meta)
+        write_card(tmp, export_card(meta, name=portable_path(output) or "export"))
     log.info("exported %s to %s (%s)", adapter, output, mode or "fp32")
     return Path(output)
 
@@ -246,13 +248,14 @@ def _metadata(
         "parity_max_diff_scores_fp32": diffs.get("scores"),
         "first_token_last_layer": first_token,
         "source": {
-            "adapter": str(adapter),
+            # the adapter as given when relative, else its name: no absolute path
+            "adapter": portable_path(adapter),
             "method": merged.method,
             "base_model": getattr(clf, "base_model_name", None),
             "metrics": meta.get("metrics"),
         },
         # phalanx evaluate / classify read the training run's columns and splits from here
-        "training": meta.get("training") or {},
+        "training": portable_config(meta.get("training")),
         "dataset": {
             k: v for k, v in (meta.get("dataset") or {}).items() if k in ("source", "columns")
         },

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..folder import TOKENIZER_FILES, base_model_of, check_apart, check_writable
+from ..folder import CARD_FILE, TOKENIZER_FILES, base_model_of, check_apart, check_writable
 from .format import META_FILE, MODEL_FILE
 
 __all__ = ["EXPORT_FILES", "check_export_output"]
 
-EXPORT_FILES = (MODEL_FILE, f"{MODEL_FILE}.data", META_FILE, *TOKENIZER_FILES)
+EXPORT_FILES = (MODEL_FILE, f"{MODEL_FILE}.data", META_FILE, CARD_FILE, *TOKENIZER_FILES)
 """What an export writes: the files ``overwrite`` replaces in an existing folder (others stay)."""
 
 

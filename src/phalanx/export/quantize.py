@@ -188,6 +188,7 @@ def quantize_export(
     >>> quantize_export("runs/demo/onnx", "runs/demo/onnx-int8")  # doctest: +SKIP
     """
     from ..folder import atomic_folder, write_json
+    from ..folder.card import export_card, portable_config, portable_path, write_card
     from .format import META_FILE, export_problem, read_export_meta
     from .output import EXPORT_FILES, check_export_output
 
@@ -217,5 +218,9 @@ def quantize_export(
             tok.pad_token_id = meta["pad_token_id"]
         problem = export_problem(meta, src)
         quantize_onnx(tmp / meta["model_file"], mode, tok, meta["max_length"], texts, problem)
-        write_json(tmp / META_FILE, {**meta, "quantization": mode})
+        new_meta = {**meta, "quantization": mode}
+        if "training" in new_meta:
+            new_meta["training"] = portable_config(new_meta["training"])
+        write_json(tmp / META_FILE, new_meta)
+        write_card(tmp, export_card(new_meta, name=portable_path(output) or "export"))
     return Path(output)

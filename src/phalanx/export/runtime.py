@@ -22,6 +22,7 @@ import numpy as np
 from ..data.templates import render_inputs
 from ..errors import InputError, first_line
 from ..folder import resolve_folder
+from ..hub import is_hub_id
 from ..inference.batching import (
     check_scores,
     empty_token_id,
@@ -116,9 +117,11 @@ class Pipeline:
         *,
         max_length: int | None = None,
         device: str = "cpu",
+        revision: str | None = None,
     ) -> Pipeline:
         """A pipeline for ``model_path``: an export folder (ONNX Runtime), an adapter folder
-        or a run folder holding ``adapter/`` (PyTorch through ``phalanx.load_classifier``).
+        or a run folder holding ``adapter/`` (PyTorch through ``phalanx.load_classifier``),
+        or a Hub repo id holding one (``"user/repo"`` at ``revision``, downloaded once).
 
         ``num_threads``: intra-op threads (None: the runtime's default, one per core);
         ``max_length``: truncate shorter than the model's saved limit.
@@ -131,11 +134,10 @@ class Pipeline:
             raise ValueError(f"num_threads must be an int >= 1 or None, got {num_threads!r}")
         if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
             raise ValueError(f"max_length must be an int >= 1 or None, got {max_length!r}")
-        path = Path(model_path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"model_path {str(path)!r} is not a folder")
+        if not Path(model_path).is_dir() and not is_hub_id(model_path):
+            raise FileNotFoundError(f"model_path {str(model_path)!r} is not a folder")
         opts = {"batch_size": batch_size, "sequence_length": sequence_length}
-        found = resolve_folder(path)  # an adapter, a run's adapter/ or an export
+        found = resolve_folder(model_path, revision=revision)  # or a Hub repo's snapshot
         if found.kind == "export":
             return cls._onnx(found.path, num_threads, max_length, opts)
         return cls._torch(found.path, num_threads, max_length, device, opts)

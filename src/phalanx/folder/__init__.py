@@ -33,6 +33,7 @@ from .meta import adapter_meta, base_model_of, has_tokenizer, is_export, labels_
 from .names import (
     ADAPTER_FORMAT,
     ADAPTER_FORMAT_VERSION,
+    CARD_FILE,
     CONFIG_FILE,
     EXPORT_FORMAT,
     EXPORT_META_FILE,
@@ -64,6 +65,7 @@ from .writing import (
 __all__ = [
     "ADAPTER_FORMAT",
     "ADAPTER_FORMAT_VERSION",
+    "CARD_FILE",
     "CONFIG_FILE",
     "EXPORT_FORMAT",
     "EXPORT_META_FILE",

@@ -29,21 +29,39 @@ class ModelFolder:
 
 
 def resolve_folder(
-    path: str | os.PathLike | None, *, exports: bool = True, command: str = ""
+    path: str | os.PathLike | None,
+    *,
+    exports: bool = True,
+    command: str = "",
+    revision: str | None = None,
 ) -> ModelFolder:
     """What ``path`` is: an adapter folder, a run folder holding ``adapter/`` (its adapter),
     or, when ``exports``, an export folder.
 
+    ``path`` may also be a Hugging Face Hub repo id (``user/repo``) that is not a local path:
+    its snapshot at ``revision`` (default: main) is downloaded into the Hub cache and read
+    like a local folder (``phalanx.hub.hub_folder``; a local path of the same spelling wins).
     A run whose training did not finish says how to resume it; an export where only an
     adapter will do (``exports=False``) names the adapter it came from. ``command`` names
     the command in those messages (``"phalanx export"``).
     """
+    from ..hub import hub_folder, hub_revision_error
+
     if path is None or not str(path):
         kinds = "an adapter, run or export folder" if exports else "an adapter or run folder"
         raise InputError(f"give the model: {kinds} (e.g. runs/NAME or runs/NAME/adapter)")
     p = Path(path).expanduser()
-    if not p.is_dir():
-        raise FileNotFoundError(f"model folder {str(path)!r} does not exist")
+    shown = repr(str(path))
+    if p.is_dir():
+        if revision is not None:
+            raise hub_revision_error(path, revision)
+    else:
+        snapshot = None if p.exists() else hub_folder(str(path), revision)
+        if snapshot is None:
+            raise FileNotFoundError(f"model folder {str(path)!r} does not exist")
+        p, shown = snapshot, f"the Hub repo {str(path)!r}"
+        if revision:
+            shown += f" at revision {revision!r}"
     if is_export(p):
         if not exports:
             raise InputError(_export_not_adapter(p, command))
@@ -60,11 +78,11 @@ def resolve_folder(
             else f"phalanx train --output {path} --resume (with the run's other options)"
         )
         raise InputError(
-            f"{str(path)!r} is a run folder without a finished adapter (training did not "
+            f"{shown} is a run folder without a finished adapter (training did not "
             f"complete); continue it with: {how}"
         )
     raise InputError(
-        f"{str(path)!r} holds no adapter (no {META_FILE} / {CONFIG_FILE}), no run (no "
+        f"{shown} holds no adapter (no {META_FILE} / {CONFIG_FILE}), no run (no "
         f"adapter/ folder) and no export (no {EXPORT_META_FILE})"
     )
 
@@ -83,10 +101,12 @@ def _export_not_adapter(path: Path, command: str) -> str:
     )
 
 
-def resolve_adapter(path: str | os.PathLike | None, command: str = "") -> Path:
+def resolve_adapter(
+    path: str | os.PathLike | None, command: str = "", *, revision: str | None = None
+) -> Path:
     """An adapter folder, or a run folder's ``adapter/`` (``resolve_folder`` without
-    exports)."""
-    return resolve_folder(path, exports=False, command=command).path
+    exports; a Hub repo id too, at ``revision``)."""
+    return resolve_folder(path, exports=False, command=command, revision=revision).path
 
 
 def saved_columns(meta: Mapping[str, Any]) -> dict[str, str | None]:

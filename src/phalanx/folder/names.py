@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     "ADAPTER_FORMAT",
     "ADAPTER_FORMAT_VERSION",
+    "CARD_FILE",
     "CONFIG_FILE",
     "EXPORT_FORMAT",
     "EXPORT_META_FILE",
@@ -82,6 +83,10 @@ PRUNING_FILE = "pruning.json"
 """The heads and neurons each layer kept (structurally pruned full models)."""
 
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+
+CARD_FILE = "README.md"
+"""The model card every adapter, run and export folder holds (``phalanx.folder.card``):
+Hugging Face model-card format, YAML front matter then Markdown."""
 
 ADAPTER_FORMAT = "phalanx-adapter"
 

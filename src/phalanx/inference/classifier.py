@@ -310,6 +310,15 @@ class TextClassifier:
 
         return evaluation_for(self.problem, logits, y, self.labels)
 
+    def push_to_hub(self, repo_id: str, **options: Any) -> str:
+        """Upload the folder this classifier was loaded from (adapter or export, as is) to
+        the Hub repo ``repo_id``; the commit or pull request URL. Options of
+        ``phalanx.hub.push_folder``: ``private``, ``revision``, ``create_pr``, ``token``,
+        ``commit_message``. ``load_classifier(repo_id)`` loads it back."""
+        from ..hub import push_folder
+
+        return push_folder(self.adapter, repo_id, **options)
+
     # -- a user's files (columns default to the training run's: phalanx.inference.files)
     def classify_file(self, path: str | Path, batch_size: int | None = None, **columns: Any):
         """Class probabilities [N, C] of every row of a data file (csv, tsv, json, jsonl,
@@ -351,9 +360,13 @@ def _target(value: Any, position: int) -> float:
     return number
 
 
-def load_classifier(path: str | Path, **kwargs: Any) -> TextClassifier:
+def load_classifier(
+    path: str | Path, *, revision: str | None = None, **kwargs: Any
+) -> TextClassifier:
     """Load a model folder as a classifier: an adapter folder (phalanx or peft-sparta), a
-    run folder (its ``adapter/``) or an export folder (ONNX Runtime, on the CPU).
+    run folder (its ``adapter/``) or an export folder (ONNX Runtime, on the CPU); or a
+    Hugging Face Hub repo id holding one (``"user/repo"``, at ``revision``: a branch, tag
+    or commit), downloaded into the Hub cache (``phalanx.folder.resolve_folder``).
 
     The registry picks an adapter's loader (the folder's method, or its task's classifier);
     keyword arguments are ``TextClassifier``'s (an export takes ``batch_size``,
@@ -366,7 +379,7 @@ def load_classifier(path: str | Path, **kwargs: Any) -> TextClassifier:
     from ..folder import read_meta, resolve_folder
     from ..registry import classifier_loader
 
-    found = resolve_folder(path)
+    found = resolve_folder(path, revision=revision)
     if found.kind == "export":
         return _export_classifier(found.path, kwargs)
     meta = read_meta(found.path)

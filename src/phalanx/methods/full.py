@@ -27,6 +27,7 @@ from ..folder import (
     write_json,
     write_meta,
 )
+from ..folder.card import adapter_card, portable_path, write_card
 from ..inference.classifier import TextClassifier
 from ..models.loading import resolve_dtype
 from ..registry import Method, register_method
@@ -66,8 +67,9 @@ def save_full(
     overwrite: bool = False,
     tokenizer: Any = None,
 ) -> Path:
-    """``save_pretrained`` (safetensors) + phalanx.json (+ the tokenizer when given, and
-    ``pruning.json`` for a structurally pruned model), written atomically.
+    """``save_pretrained`` (safetensors) + phalanx.json + README.md (the model card) (+ the
+    tokenizer when given, and ``pruning.json`` for a structurally pruned model), written
+    atomically.
 
     A model never wrapped by ``apply_full`` counts as fully trained with the default config.
     """
@@ -97,6 +99,12 @@ def save_full(
         fields=fields,
         extra=meta,
     )
+    card = adapter_card(
+        full_meta,
+        name=portable_path(path) or "model",
+        problem_type=model.config.problem_type,
+        transformers_folder=record is None,
+    )
     with atomic_folder(path, overwrite=overwrite) as tmp:
         model.save_pretrained(str(tmp))
         if tokenizer is not None:
@@ -104,6 +112,7 @@ def save_full(
         if record is not None:
             write_json(tmp / PRUNING_FILE, record)
         write_meta(tmp, full_meta)
+        write_card(tmp, card)
     return Path(path)
 
 
@@ -123,7 +132,8 @@ def save_pruned(
     from ..models.pruned import pruning_record
 
     pruning_record(model)  # refuses a model prune_structured did not shrink
-    base = getattr(model.config, "name_or_path", "") or str(folder)
+    # no recorded base: the folder is its own (named portably, never by an absolute path)
+    base = getattr(model.config, "name_or_path", "") or portable_path(folder) or "model"
     return save_full(
         model, folder, base_model=base, meta=extra_meta, overwrite=overwrite, tokenizer=tokenizer
     )

@@ -20,6 +20,7 @@ import torch
 
 from ..data.templates import render_inputs
 from ..folder import resolve_folder
+from ..hub import is_hub_id
 from ..problems import Problem
 
 __all__ = ["ModelRegistry", "ServedModel", "parse_model_spec", "problem_info", "resident_bytes"]
@@ -158,17 +159,18 @@ class ModelRegistry:
         dtype: str | None = None,
         batch_size: int = 32,
         share_base: bool = True,
+        revision: str | None = None,
     ) -> ModelRegistry:
-        """Load every ``NAME=PATH`` / ``PATH``: adapter folders, run folders or exports."""
+        """Load every ``NAME=PATH`` / ``PATH``: adapter folders, run folders or exports, or
+        Hub repo ids holding one (``user/repo``, at ``revision``, downloaded once)."""
         if not specs:
             raise ValueError("give at least one adapter or export folder to serve")
         reg = cls()
         shared = _SharedBases(share_base, device, dtype)
         for spec in specs:
             name, path = parse_model_spec(spec)
-            if not path.exists():
-                raise FileNotFoundError(f"model folder {str(path)!r} does not exist")
-            found = resolve_folder(path)  # an adapter, a run's adapter/ or an export
+            local = path.exists() or not is_hub_id(str(path))
+            found = resolve_folder(path, revision=None if local else revision)
             if found.kind == "export":
                 reg.add(_load_export(name, found.path, batch_size))
                 continue

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..folder import check_apart
+from ..folder import CARD_FILE, check_apart
 from .config import TrainConfig, load_yaml
 from .trainer import checkpoint_folders, checkpoint_problem, last_checkpoint
 
@@ -19,13 +19,14 @@ __all__ = ["OWNED_ENTRIES", "barrier", "check_output", "clear_output"]
 log = logging.getLogger("phalanx.train")
 
 #: what a run writes into its output folder (and what ``overwrite`` removes)
-OWNED_ENTRIES = ("adapter", "checkpoints", "train_config.yaml", "metrics.json")
+OWNED_ENTRIES = ("adapter", "checkpoints", "train_config.yaml", "metrics.json", CARD_FILE)
 # settings a resumed run must share with the checkpoint's run
 RESUME_KEYS = (
     "method", "method_options", "model", "dataset", "text_column", "text_pair_column",
     "label_column", "label_names", "limit", "input_template", "max_length", "batch_size",
     "grad_accum", "seed", "lr", "warmup_ratio", "weight_decay", "epochs", "max_steps",
-    "layer_lr_decay",
+    "layer_lr_decay", "problem_type", "label_columns", "label_separator", "allow_empty_labels",
+    "normalize_target", "loss", "pos_weight",
 )  # fmt: skip
 
 

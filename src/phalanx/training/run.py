@@ -3,15 +3,22 @@
 The run folder (``config.output``) ends up holding::
 
     adapter/             the method's adapter folder (load it with ``load_classifier``)
+    README.md            the run's model card (``phalanx.folder.card``)
     train_config.yaml    the resolved config (defaults filled in)
     metrics.json         validation (best epoch) and test metrics, training history
     checkpoints/         checkpoint-<step>/ folders that ``resume=True`` continues from
-"""
+
+No file of a finished run names the output folder by an absolute path: ``output`` is saved
+as given when relative, else as the folder's name (``portable_path``), and an absolute
+``best_model_checkpoint`` in the checkpoints is dropped (a resume finds the best checkpoint
+again from ``best_global_step``). Inputs (a local base model, a data file) stay as given:
+loading and evaluating on this machine read them."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from transformers import TrainerCallback
 
 from ..assets import resolve_model
 from ..data import DataSplits
-from ..folder import apply_umask, write_json
+from ..folder import PEFT_CONFIG_FILE, apply_umask, read_meta, write_json
+from ..folder.card import portable_path, run_card, write_card
 from ..inference.metrics import Evaluation
 from ..models.loading import load_base_classifier, load_tokenizer
 from ..problems import Problem
@@ -198,7 +207,13 @@ def _trainer(
     from transformers import EarlyStoppingCallback
 
     interrupt = InterruptHandler()
-    all_callbacks = [interrupt, EpochReport(problem.type), _UmaskModes(), *callbacks]
+    all_callbacks = [
+        interrupt,
+        EpochReport(problem.type),
+        _UmaskModes(),
+        _BestCheckpoint(),
+        *callbacks,
+    ]
     if config.early_stopping_patience is not None:
         all_callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
     trainer = PhalanxTrainer(
@@ -222,6 +237,17 @@ class _UmaskModes(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if state.is_world_process_zero and folder.is_dir():
             apply_umask(folder)
+
+
+class _BestCheckpoint(TrainerCallback):
+    """On resume, the best checkpoint found from ``best_global_step`` when the checkpoint's
+    state names none (a finished run's checkpoints record no absolute path)."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.best_model_checkpoint is None and state.best_global_step:
+            folder = Path(args.output_dir) / f"checkpoint-{state.best_global_step}"
+            if folder.is_dir():
+                state.best_model_checkpoint = str(folder)
 
 
 def _fit(
@@ -272,7 +298,8 @@ def _result(
 
 
 def _save_run(result: TrainResult, splits: DataSplits) -> None:
-    """The adapter (with its phalanx.json), train_config.yaml and metrics.json."""
+    """The adapter (with its phalanx.json), train_config.yaml, metrics.json and the run's
+    README.md; the checkpoints lose their absolute paths (``_portable_checkpoints``)."""
     config, adapter = result.config, result.adapter_path
     metrics = {
         "validation": result.validation,
@@ -300,9 +327,51 @@ def _save_run(result: TrainResult, splits: DataSplits) -> None:
         get_method(config.method).save(
             result.model, adapter, base_model=base_id, meta=meta, overwrite=True
         )
-    config.to_yaml(result.output_dir / "train_config.yaml")
+    _write_config(config, result.output_dir / "train_config.yaml")
     write_json(result.output_dir / "metrics.json", {**metrics, "history": result.history})
+    card = run_card(
+        {**read_meta(adapter), **meta},  # what the method added, the run's entries in order
+        metrics,
+        name=portable_path(result.output_dir) or "run",
+        peft=(adapter / PEFT_CONFIG_FILE).is_file(),
+        history=result.history,
+    )
+    write_card(result.output_dir, card)
+    _portable_checkpoints(config, result.output_dir / "checkpoints")
     log.debug("adapter saved to %s", adapter)  # the method logs it; the CLI prints it
+
+
+def _saved_config(config: TrainConfig) -> dict[str, Any]:
+    """The resolved config as a saved run records it: ``output`` spelled portably."""
+    return {**config.resolved(), "output": portable_path(config.output)}
+
+
+def _write_config(config: TrainConfig, path: Path) -> None:
+    """``train_config.yaml`` (the resolved config; ``TrainConfig.to_yaml``'s layout)."""
+    path.write_text(yaml.safe_dump(_saved_config(config), sort_keys=False))
+
+
+def _portable_checkpoints(config: TrainConfig, ckpt_dir: Path) -> None:
+    """A finished run's checkpoints without absolute paths of this machine: the saved
+    config's ``output`` as in ``train_config.yaml``, and no absolute
+    ``best_model_checkpoint`` in ``trainer_state.json`` (``_BestCheckpoint`` finds the best
+    checkpoint again from ``best_global_step`` on a resume). Each file is replaced whole."""
+    if not ckpt_dir.is_dir():
+        return
+    if (ckpt_dir / "train_config.yaml").is_file():
+        _write_config(config, ckpt_dir / ".train_config.yaml.tmp")
+        os.replace(ckpt_dir / ".train_config.yaml.tmp", ckpt_dir / "train_config.yaml")
+    for file in sorted(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
+        try:
+            state = json.loads(file.read_text())
+        except (OSError, ValueError):
+            continue  # a torn state: resume skips that checkpoint anyway
+        best = state.get("best_model_checkpoint") if isinstance(state, dict) else None
+        if isinstance(best, str) and portable_path(best) != best:
+            state["best_model_checkpoint"] = None
+            tmp = file.with_name(f".{file.name}.tmp")
+            tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, file)
 
 
 def _adapter_meta(
@@ -339,7 +408,7 @@ def _adapter_meta(
                 ),
             },
         },
-        "training": config.resolved(),
+        "training": _saved_config(config),
         "trainable_line": line,
     }
 

@@ -88,6 +88,7 @@ def test_train_writes_adapter_config_metrics_and_small_checkpoints(tiny_base, to
         "checkpoints",
         "train_config.yaml",
         "metrics.json",
+        "README.md",  # the run's model card
     }
     assert result.best_step is not None and 0 < result.test["accuracy"] <= 1
     assert result.trainable_line.startswith("trainable params: ")

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from ...assets import resolve_model
+from ...assets import BUILTIN_MODELS, resolve_model
 from ...folder import (
     PEFT_CONFIG_FILE,
     adapter_meta,
@@ -18,6 +18,7 @@ from ...folder import (
     write_json,
     write_meta,
 )
+from ...folder.card import BUILTIN_MODEL_HUB_IDS, adapter_card, portable_path, write_card
 from ...models.archs import arch_spec
 from ...models.fingerprint import base_fingerprint
 
@@ -26,6 +27,7 @@ __all__ = [
     "head_modules_to_save",
     "is_peft_folder",
     "load_peft_onto",
+    "peft_base_path",
     "peft_type_of",
     "save_peft_adapter",
 ]
@@ -82,10 +84,13 @@ def save_peft_adapter(
     meta: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """A standard peft folder (adapter_config.json, adapter_model.safetensors) + phalanx.json.
+    """A standard peft folder (adapter_config.json, adapter_model.safetensors) + phalanx.json
+    + README.md (phalanx's model card, in place of peft's blank template).
 
-    ``base_model_name_or_path`` points at the resolved base, so plain
-    ``peft.AutoPeftModelForSequenceClassification.from_pretrained(path)`` loads it.
+    ``base_model_name_or_path`` names the base as plain peft can load it anywhere: a
+    built-in's Hub id, a Hub id as it is, a local folder as given (``peft_base_path``), so
+    ``peft.AutoPeftModelForSequenceClassification.from_pretrained(path)`` loads it (with
+    ``num_labels`` / ``id2label`` for other than two labels: the card shows the call).
     """
     inner = model.get_base_model()
     full_meta = adapter_meta(
@@ -100,15 +105,36 @@ def save_peft_adapter(
         },
         extra=meta,
     )
-    resolved = resolve_model(base_model)
+    peft_base = peft_base_path(base_model)
+    card = adapter_card(
+        full_meta,
+        name=portable_path(path) or "adapter",
+        peft=True,
+        problem_type=inner.config.problem_type,
+    )
     with atomic_folder(path, overwrite=overwrite) as tmp:
         model.save_pretrained(str(tmp))
         cfg = read_json(tmp / PEFT_CONFIG_FILE)
-        cfg["base_model_name_or_path"] = str(resolved)
+        cfg["base_model_name_or_path"] = peft_base
         write_json(tmp / PEFT_CONFIG_FILE, cfg)
         write_meta(tmp, full_meta)
+        write_card(tmp, card)
     log.info("%s adapter saved to %s", model.phalanx_method, path)
     return Path(path)
+
+
+def peft_base_path(base_model: str) -> str:
+    """What ``adapter_config.json`` names as the base (``base_model_name_or_path``): a
+    built-in's Hub id (its weights as published; GGUF built-ins: the converted folder phalanx
+    trained on), a Hub id as it is (never its snapshot in this machine's cache), a local
+    folder as given."""
+    builtin = BUILTIN_MODELS.get(base_model)
+    if builtin is not None:
+        if builtin.is_gguf:
+            return str(resolve_model(base_model))
+        return BUILTIN_MODEL_HUB_IDS.get(base_model) or str(resolve_model(base_model))
+    path = Path(base_model).expanduser()
+    return str(path) if path.is_dir() else base_model
 
 
 def is_peft_folder(path: Path) -> bool:

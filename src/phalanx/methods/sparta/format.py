@@ -44,6 +44,7 @@ from ...folder import (
     write_json,
     write_meta,
 )
+from ...folder.card import adapter_card, portable_path, write_card
 from ...models.archs import ARCHS
 from ...problems.types import HF_PROBLEM_TYPES
 from .model import SpaRTAModel
@@ -333,7 +334,8 @@ def save_sparta_adapter(
     meta: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``sparta`` as an adapter folder (atomically) and return its path."""
+    """Write ``sparta`` as an adapter folder (atomically, with its model card ``README.md``)
+    and return its path."""
     id2label = {int(k): v for k, v in sparta.model.config.id2label.items()}
     state = sparta.sparse_state()
     tensors = {}
@@ -358,12 +360,18 @@ def save_sparta_adapter(
         },
         extra=meta,
     )
+    card = adapter_card(
+        full_meta,
+        name=portable_path(path) or "adapter",
+        problem_type=sparta.model.config.problem_type,
+    )
     with atomic_folder(path, overwrite=overwrite) as tmp:
         safetensors.torch.save_file(tensors, str(tmp / SPARSE_DELTAS_FILE))
         if head:
             safetensors.torch.save_file(head, str(tmp / HEAD_INIT_FILE))
         write_json(tmp / CONFIG_FILE, config_dict(sparta, base_model, id2label))
         write_meta(tmp, full_meta)
+        write_card(tmp, card)
     log.info("SpaRTA adapter saved to %s", path)
     return Path(path)
 

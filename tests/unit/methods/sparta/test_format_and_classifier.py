@@ -34,6 +34,7 @@ def test_folder_has_exact_peft_sparta_layout(tiny_base, tmp_path):
     sparta, _ = train_adapter(tiny_base("llama"), tmp_path / "ad")
     files = sorted(p.name for p in (tmp_path / "ad").iterdir())
     assert files == [
+        "README.md",  # the model card (phalanx.folder.card)
         "config.json",
         "head_init.safetensors",
         "phalanx.json",
