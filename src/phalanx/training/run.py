@@ -88,7 +88,8 @@ class TrainResult:
     validation: dict[str, float]
     """Validation metrics of the selected (best) evaluation under the same keys (``loss``,
     ``accuracy``, ``macro_f1``, ``balanced_accuracy``, ``mcc``, ``f1``; multi-label:
-    ``micro_f1``, ...; regression: ``mse``, ...), ``epoch``, ``step``."""
+    ``micro_f1``, ..., at the tuned thresholds; regression: ``mse``, ...), ``epoch``,
+    ``step``."""
     best_step: int | None
     best_epoch: float | None
     trainable_parameters: int
@@ -152,6 +153,11 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     test = predict_metrics(trainer, datasets["test"], list(splits.label_names), problem)
     result = _result(config, trainer, model, tokenizer, test, line, seconds)
     result.problem, result.best_metric = problem, best_metric
+    if problem.thresholds:  # the figures at the tuned thresholds, as the test ones are
+        tuned = predict_metrics(trainer, datasets["validation"], list(splits.label_names), problem)
+        result.validation.update(
+            (k, v) for k, v in tuned.items() if isinstance(v, int | float) and k != "loss"
+        )
     if main:
         _save_run(result, splits)
     barrier()

@@ -98,6 +98,15 @@ def test_multi_label_learns_the_toy_topics(tiny_base, tmp_path):
     )  # fmt: skip
     assert len(result.problem.thresholds) == 3
     assert result.test["micro_f1"] > 0.9, result.test
+    # validation figures are those at the tuned thresholds too, not the 0.5 of training
+    from phalanx.training.setup import load_splits
+
+    val = load_splits(result.config).validation
+    names = load_classifier(result.adapter_path).labels
+    again = load_classifier(result.adapter_path).evaluate(
+        val.texts, [[names[i] for i in ids] for ids in val.labels]
+    )
+    assert result.validation["micro_f1"] == pytest.approx(again["micro_f1"], abs=1e-6)
 
 
 def test_regression_values_in_the_data_units(tiny_base, tmp_path):
