@@ -21,7 +21,13 @@ from typing import Any
 
 from ..errors import InputError
 from ..registry import get_method, method_names
-from ..training.config import TrainConfig, _slug, fields_from, refuse_unknown_options
+from ..training.config import (
+    PROBLEM_OPTIONS,
+    TrainConfig,
+    _slug,
+    fields_from,
+    refuse_unknown_options,
+)
 from ..validation import check_field_types
 
 __all__ = ["SHARED_OPTIONS", "CompareConfig"]
@@ -34,14 +40,7 @@ SHARED_OPTIONS = (
     "text_pair_column",
     "label_column",
     "label_names",
-    "problem_type",
-    "label_columns",
-    "label_separator",
-    "allow_empty_labels",
-    "normalize_target",
-    "loss",
-    "pos_weight",
-    "thresholds",
+    *PROBLEM_OPTIONS,
     "validation_fraction",
     "test_fraction",
     "limit",

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..registry import Method, get_method, method_names
-from ..training.config import TrainConfig, fields_from, refuse_unknown_options
+from ..training.config import PROBLEM_OPTIONS, TrainConfig, fields_from, refuse_unknown_options
 from ..validation import check_field_types
 
 __all__ = ["CompressConfig", "can_compress", "compress_methods"]
@@ -23,14 +23,7 @@ SHARED_OPTIONS = (
     "text_column",
     "label_column",
     "label_names",
-    "problem_type",
-    "label_columns",
-    "label_separator",
-    "allow_empty_labels",
-    "normalize_target",
-    "loss",
-    "pos_weight",
-    "thresholds",
+    *PROBLEM_OPTIONS,
     "limit",
     "input_template",
     "max_length",

@@ -42,6 +42,11 @@ BEST_METRICS = tuple(dict.fromkeys(m for ms in BEST_METRICS_BY_PROBLEM.values() 
 LOWER_IS_BETTER = frozenset({"loss", "mse", "mae", "hamming_loss"})
 TASKS = ("classification", "generative")
 POS_WEIGHTS = ("none", "auto")
+#: the options that say what the labels are and how they train (problem type and its kin)
+PROBLEM_OPTIONS = (
+    "problem_type", "label_columns", "label_separator", "allow_empty_labels",
+    "normalize_target", "loss", "pos_weight", "thresholds",
+)  # fmt: skip
 
 
 @dataclass
