@@ -273,29 +273,13 @@ class TrainConfig:
     def resolved_best_metric(self, problem_type: str) -> str:
         """``best_metric``, or the problem type's default; one that does not apply to
         ``problem_type`` is refused."""
-        choices = BEST_METRICS_BY_PROBLEM[problem_type]
-        if self.best_metric is None:
-            return choices[0]
-        if self.best_metric not in choices:
-            raise InputError(
-                f"best_metric {self.best_metric!r} does not apply to {problem_type} data; "
-                f"choose one of {', '.join(choices)}"
-            )
-        return self.best_metric
+        return _for_problem("best_metric", self.best_metric, BEST_METRICS_BY_PROBLEM, problem_type)
 
     def loss_for(self, problem_type: str) -> str:
         """``loss``, or the problem type's default; one that does not apply is refused."""
         from ..problems.loss import LOSSES
 
-        choices = LOSSES[problem_type]
-        if self.loss is None:
-            return choices[0]
-        if self.loss not in choices:
-            raise InputError(
-                f"loss {self.loss!r} does not apply to {problem_type} data; choose one of "
-                f"{', '.join(choices)}"
-            )
-        return self.loss
+        return _for_problem("loss", self.loss, LOSSES, problem_type)
 
     def method_config(self) -> Any:
         """The method's config object (``SpaRTAMethodConfig``, ...); its seed follows ``seed``."""
@@ -368,6 +352,22 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"config file {str(path)!r} must hold a mapping (key: value lines)")
     return data
+
+
+def _for_problem(
+    name: str, value: str | None, choices: dict[str, tuple[str, ...]], problem_type: str
+) -> str:
+    """``value`` of option ``name`` when it is one of ``problem_type``'s ``choices``; the
+    first choice when it is None; else an error naming it and the choices."""
+    allowed = choices[problem_type]
+    if value is None:
+        return allowed[0]
+    if value not in allowed:
+        raise InputError(
+            f"{name} {value!r} does not apply to {problem_type} data; choose one of "
+            f"{', '.join(allowed)}"
+        )
+    return value
 
 
 def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
