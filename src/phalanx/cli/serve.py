@@ -92,14 +92,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(config.threads)
-    registry = ModelRegistry.load(
-        config.models,
-        device=config.device,
-        dtype=config.dtype,
-        batch_size=config.batch_size,
-        share_base=config.share_base,
-        revision=revision,
-    )
+    registry = ModelRegistry.from_config(config, revision=revision)
     for m in registry.models.values():
         log.info("serving %s: %s %s %s (%s)", m.name, m.kind, m.problem.type, m.labels, m.group)
     if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:

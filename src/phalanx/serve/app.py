@@ -87,14 +87,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         for group in registry.groups():
-            b = MicroBatcher(
-                config.max_batch_size,
-                config.max_wait_ms,
-                enabled=config.batching,
-                max_queue=config.max_queue,
-                on_batch=metrics.on_batch,
-                name=group,
-            )
+            b = MicroBatcher.from_config(config, on_batch=metrics.on_batch, name=group)
             b.start()
             metrics.queue.labels(group).set_function(lambda b=b: b.pending)
             batchers[group] = b

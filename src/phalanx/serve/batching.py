@@ -90,6 +90,20 @@ class MicroBatcher:
         # one thread: adapters of a group switch the shared base's weights, never concurrently
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"phalanx-{name}")
 
+    @classmethod
+    def from_config(
+        cls, config: Any, *, on_batch: BatchHook | None = None, name: str = "batcher"
+    ) -> MicroBatcher:
+        """The batcher a ``ServeConfig`` asks for (one per group of models sharing a base)."""
+        return cls(
+            config.max_batch_size,
+            config.max_wait_ms,
+            enabled=config.batching,
+            max_queue=config.max_queue,
+            on_batch=on_batch,
+            name=name,
+        )
+
     @property
     def pending(self) -> int:
         return len(self._pending)

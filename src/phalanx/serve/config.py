@@ -9,7 +9,12 @@ from typing import Any
 from ..errors import InputError
 from ..validation import check_field_types
 
-__all__ = ["ServeConfig"]
+__all__ = ["ADAPTER_BATCHING", "RUNTIMES", "ServeConfig"]
+
+RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
+"""How ``phalanx serve`` runs an adapter folder (``--runtime``)."""
+ADAPTER_BATCHING = ("mixed", "switch")
+"""How requests for adapters sharing one base are batched (``--adapter-batching``)."""
 
 
 @dataclass
@@ -48,7 +53,23 @@ class ServeConfig:
     share_base: bool = True
     """Load adapters that name the same base onto one copy of it."""
     threads: int | None = None
-    """PyTorch intra-op threads (default: one per core); 1 suits busy or shared machines."""
+    """Intra-op threads per model worker (default: the cores divided among the workers)."""
+    workers: int | None = None
+    """Model workers (ONNX Runtime sessions / forward threads) per model group (default:
+    chosen for the machine's cores; workers x threads = cores)."""
+    runtime: str = "auto"
+    """auto, torch, onnx or onnx-int8: how adapter folders run (auto: int8 ONNX for a model
+    that shares its base with no other, PyTorch where adapters share a base); an export is
+    cached next to the adapter the first time."""
+    max_batch_tokens: int = 16384
+    """Tokens (padded length x texts) one forward may hold, beside max_batch_size."""
+    adapter_batching: str = "mixed"
+    """mixed: requests for adapters sharing a base run in one forward; switch: one forward
+    per adapter, switching the shared base between them."""
+    retry_after_s: float = 1.0
+    """Seconds a refused request (HTTP 503, queue full or shutting down) is told to wait."""
+    shutdown_timeout_s: float = 30.0
+    """On SIGTERM / Ctrl-C: how long requests in flight may take to finish."""
 
     def __post_init__(self) -> None:
         check_field_types(self, "serve config")
@@ -59,6 +80,7 @@ class ServeConfig:
             "max_chars_per_text": (self.max_chars_per_text, 1, None),
             "max_queue": (self.max_queue, 1, None),
             "batch_size": (self.batch_size, 1, None),
+            "max_batch_tokens": (self.max_batch_tokens, 1, None),
         }
         for name, (value, low, high) in checks.items():
             if not isinstance(value, int) or isinstance(value, bool):
@@ -66,8 +88,18 @@ class ServeConfig:
             if value < low or (high is not None and value > high):
                 bound = f"between {low} and {high}" if high is not None else f">= {low}"
                 raise InputError(f"{name} must be {bound}, got {value}")
-        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise InputError(f"threads must be >= 1 (or unset), got {self.threads}")
+        for name in ("threads", "workers"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < 1):
+                raise InputError(f"{name} must be >= 1 (or unset), got {value}")
+        for name, choices in (("runtime", RUNTIMES), ("adapter_batching", ADAPTER_BATCHING)):
+            if getattr(self, name) not in choices:
+                raise InputError(
+                    f"{name} {getattr(self, name)!r} is unknown; choose one of {', '.join(choices)}"
+                )
+        for name in ("retry_after_s", "shutdown_timeout_s"):
+            if not float(getattr(self, name)) >= 0:
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= float(self.max_wait_ms) <= 10_000:
             raise InputError(f"max_wait_ms must be between 0 and 10000, got {self.max_wait_ms}")
         if not float(self.timeout_s) > 0:

@@ -151,6 +151,18 @@ class ModelRegistry:
         return out
 
     @classmethod
+    def from_config(cls, config: Any, *, revision: str | None = None) -> ModelRegistry:
+        """The models a ``ServeConfig`` names, loaded as its options say."""
+        return cls.load(
+            config.models,
+            device=config.device,
+            dtype=config.dtype,
+            batch_size=config.batch_size,
+            share_base=config.share_base,
+            revision=revision,
+        )
+
+    @classmethod
     def load(
         cls,
         specs: Sequence[str],
