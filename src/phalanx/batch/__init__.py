@@ -8,5 +8,6 @@ Dataset (``classify_dataset``, the ``ray`` extra).
 from __future__ import annotations
 
 from .predict import ON_ERROR, BatchPredictor, RowError
+from .report import BatchReport
 
-__all__ = ["ON_ERROR", "BatchPredictor", "RowError"]
+__all__ = ["ON_ERROR", "BatchPredictor", "BatchReport", "RowError"]
