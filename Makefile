@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e ".[test,data,gguf,serve,export,report]" $(TORCH)
+	$(PIP) install -q -e ".[test,data,gguf,serve,export,report,ray]" $(TORCH)
 	touch $(STAMP)
 
 assets: venv

@@ -140,3 +140,60 @@ def test_sentences(n: int = 1061, seed: int = 0) -> tuple[list[str], str]:
         words = "the a movie film is was good bad not very and of it to".split()
         lengths = [max(2, int(rng.gauss(21, 9))) for _ in range(n)]
         return [" ".join(rng.choice(words) for _ in range(k)) for k in lengths], "synthetic"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_tree(pid: int) -> list:
+    """psutil processes of ``pid`` and all its descendants (those alive now)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (all their threads)."""
+    import psutil
+
+    total = 0.0
+    for proc in process_tree(pid):
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:  # a child that just ended
+            pass
+    return total
+
+
+def tree_memory_mib(pid: int) -> tuple[float, float]:
+    """(RSS now, peak RSS (VmHWM)) of ``pid`` and its descendants, in MiB."""
+    import psutil
+
+    rss = peak = 0.0
+    for proc in process_tree(pid):
+        try:
+            rss += proc.memory_info().rss / 2**20
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak += int(line.split()[1]) / 2**10
+        except (psutil.NoSuchProcess, FileNotFoundError):
+            pass
+    return rss, peak
+
+
+def machine_load() -> str:
+    """The load averages (1, 5, 15 min) and the core count, as one phrase."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"

@@ -70,7 +70,7 @@ def start_server(adapter: Path, batching: bool, args, log: Path) -> tuple[subpro
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
                 return proc, url
         except httpx.TransportError:
             time.sleep(0.5)

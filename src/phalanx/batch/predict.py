@@ -42,6 +42,9 @@ class RowError(InputError):
         super().__init__(message)
         self.row = row
 
+    def __reduce__(self) -> tuple[Any, ...]:  # a worker process hands it back pickled
+        return type(self), (self.row, str(self))
+
 
 class BatchPredictor:
     """The model (loaded once) and the column choices of one batch job.
@@ -220,9 +223,10 @@ class BatchPredictor:
         if column not in row:
             raise InputError(f"no {column!r} field (the row has {', '.join(map(repr, row))})")
         value = row[column]
-        if is_missing(value):
+        text = "" if is_missing(value) else text_value(value, column, "this row")
+        if not text:  # an empty text would get a confident label out of nothing
             raise InputError(f"the {column!r} text is missing (null or empty)")
-        return text_value(value, column, "this row")
+        return text
 
     def _records(self, items: list[Any], pairs: list[str] | None) -> list[dict[str, Any]]:
         if not items:

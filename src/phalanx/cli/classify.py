@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from ..batch.predict import ON_ERROR
 from .args import CliError
 from .common import (
     AddParser,
@@ -44,7 +46,12 @@ examples:
   phalanx classify runs/demo --input other.csv --text-column body --output predictions.csv
   phalanx classify runs/demo --input reviews.jsonl --output predictions.jsonl --batch-size 64
   phalanx classify me/sentiment-sparta "a charming journey" --revision v1   # a Hub repo
+  phalanx classify runs/demo --input big.parquet --output scored.parquet --keep-columns id
+  phalanx classify runs/demo --input big.csv --output scored.csv --resume    # after Ctrl-C
+  phalanx classify runs/demo --input big.csv --output scored.csv --on-error skip
+  phalanx classify runs/demo --input big.parquet --output out.parquet --engine ray
 """
+ENGINES = ("local", "ray")
 
 
 def add(sub: argparse._SubParsersAction, add_parser: AddParser) -> None:
@@ -69,6 +76,42 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--revision", metavar="REV",
         help="branch, tag or commit when MODEL is a Hugging Face Hub repo id (default: main)",
+    )  # fmt: skip
+    _batch_arguments(p)
+
+
+def _batch_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a file streamed by chunks (``phalanx.batch``)."""
+    g = p.add_argument_group("files (--input), streamed by chunks")
+    g.add_argument("--chunk-size", type=int, metavar="N", help="rows per chunk (1024)")
+    g.add_argument(
+        "--workers", type=int, metavar="N",
+        help="model copies classifying side by side, each with cores/N threads "
+        "(default: one per core)",
+    )  # fmt: skip
+    g.add_argument(
+        "--keep-columns", metavar="A,B", help="input columns copied to the output, in this order"
+    )
+    g.add_argument(
+        "--keep-all-columns", action="store_true", help="copy every input column to the output"
+    )
+    g.add_argument(
+        "--on-error", choices=ON_ERROR,
+        help="a malformed row (bad line, missing text): stop there, keeping the chunks done "
+        "for --resume (fail, the default), or write it with an error field (skip)",
+    )  # fmt: skip
+    g.add_argument(
+        "--resume", action="store_true",
+        help="carry on an interrupted run of the same --input, --output and options",
+    )  # fmt: skip
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    g.add_argument(
+        "--engine", choices=ENGINES,
+        help="local (this machine, default) or ray (Ray Data: pip install 'phalanx[ray]')",
+    )  # fmt: skip
+    g.add_argument(
+        "--ray-address", metavar="ADDR",
+        help="--engine ray: the cluster to join (default: start a local one)",
     )  # fmt: skip
 
 
@@ -104,6 +147,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     output = getattr(args, "output", None)
     if output and Path(output).suffix.lower() not in OUTPUT_SUFFIXES:
         raise CliError(f"--output {output!r}: use a {', '.join(OUTPUT_SUFFIXES)} file name")
+    batch = _batch_options(args, source, output)
     revision = getattr(args, "revision", None)
     if revision is not None:  # a Hub repo id: its snapshot at that revision, read from here on
         from ..folder import resolve_folder
@@ -111,6 +155,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         args.adapter = str(resolve_folder(getattr(args, "adapter", None), revision=revision).path)
     if output:
         check_output_file(args, output, {"--input file": source})
+    if source:
+        return _classify_file(args, source, output, wanted, batch)
     clf = load_for_cli(args)
     from ..inference.files import problem_of
 
@@ -120,79 +166,165 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         from ..inference.records import join_labels
 
         join_labels(clf.labels)  # a label holding "|" cannot be a flat cell: before any work
-    from ..inference.files import FileInputs, classify_inputs, file_inputs
-
-    if source:
-        from ..export.classifier import check_utf8
-
-        check_utf8(source)  # classifying replacement characters would give silent wrong labels
-        inputs = file_inputs(
-            clf,
-            source,
-            text_column=getattr(args, "text_column", None),
-            text_pair_column=getattr(args, "text_pair_column", None),
-        )
-    else:
-        inputs = FileInputs(texts, None, texts)
-    if not inputs.items:
-        raise CliError(f"{source}: no rows to classify")
+    from ..inference.files import FileInputs, classify_inputs
     from ..inference.records import prediction_records
 
+    inputs = FileInputs(texts, None, texts)
     scores = classify_inputs(clf, inputs)
     records = prediction_records(scores, clf.labels, decimals=6, problem=problem)
     rows = [{"text": text, **r} for text, r in zip(inputs.shown, records, strict=True)]
     if output:
         _write_rows(Path(output), rows)
         print(f"wrote {len(rows)} predictions to {output}")
-    elif getattr(args, "json", False):
+    else:
+        _print_rows(args, rows, problem.type, clf.labels)
+    return 0
+
+
+def _batch_options(args: argparse.Namespace, source: str | None, output: str | None) -> dict:
+    """The streaming options, checked before any slow work (they need ``--input``)."""
+    from .common import int_option
+
+    names = ("chunk_size", "workers", "keep_columns", "keep_all_columns", "on_error", "resume",
+             "overwrite", "engine", "ray_address")  # fmt: skip
+    given = [n for n in names if getattr(args, n, None) not in (None, False)]
+    if given and not source:
+        flag = "--" + given[0].replace("_", "-")
+        raise CliError(f"{flag} applies to a file: give --input FILE (and --output FILE)")
+    engine = getattr(args, "engine", None) or "local"
+    for name in ("resume", "overwrite", "engine", "ray_address"):
+        if name in given and name != "engine" and not output:
+            raise CliError(f"--{name.replace('_', '-')} needs --output FILE")
+    if engine == "ray" and not output:
+        raise CliError("--engine ray writes a file: give --output FILE")
+    if getattr(args, "ray_address", None) and engine != "ray":
+        raise CliError("--ray-address joins a Ray cluster: add --engine ray")
+    keep = getattr(args, "keep_columns", None)
+    keep_columns = None
+    if keep is not None:
+        keep_columns = [c.strip() for c in keep.split(",") if c.strip()]
+        if not keep_columns:
+            raise CliError("--keep-columns is empty; name the columns, e.g. --keep-columns id,date")
+    return {
+        "chunk_size": int_option(args, "chunk_size", 1024),
+        "workers": int_option(args, "workers"),
+        "keep_columns": keep_columns,
+        "keep_all_columns": bool(getattr(args, "keep_all_columns", False)),
+        "on_error": getattr(args, "on_error", None) or "fail",
+        "engine": engine,
+    }
+
+
+def _classify_file(
+    args: argparse.Namespace, source: str, output: str | None, wanted: str | None, batch: dict
+) -> int:
+    """``--input F``: streamed by chunks into ``--output`` (or printed, chunk by chunk)."""
+    batch_size, max_length = adapter_options(args)
+    model = getattr(args, "adapter", None)
+    options = {
+        "text_column": getattr(args, "text_column", None),
+        "text_pair_column": getattr(args, "text_pair_column", None),
+        "keep_columns": batch["keep_columns"],
+        "keep_all_columns": batch["keep_all_columns"],
+        "on_error": batch["on_error"],
+        "batch_size": batch_size,
+        "max_length": max_length,
+    }
+    if output and batch["engine"] == "ray":
+        from ..batch.ray_engine import run_file
+
+        report = run_file(
+            model, source, output, workers=batch["workers"], chunk_size=batch["chunk_size"],
+            address=getattr(args, "ray_address", None),
+            overwrite=bool(getattr(args, "overwrite", False)), predictor_options=options,
+        )  # fmt: skip
+    elif output:
+        from ..batch import classify_file
+
+        report = classify_file(
+            model, source, output, chunk_size=batch["chunk_size"], workers=batch["workers"],
+            resume=bool(getattr(args, "resume", False)),
+            overwrite=bool(getattr(args, "overwrite", False)), problem_type=wanted,
+            progress=False if getattr(args, "quiet", False) else None, **options,
+        )  # fmt: skip
+    else:
+        from ..batch.engine import stream_predictions
+
+        predictor, chunks = stream_predictions(
+            model, source, chunk_size=batch["chunk_size"], workers=batch["workers"],
+            problem_type=wanted, **options,
+        )  # fmt: skip
+        first = True
+        for rows in chunks:
+            _print_rows(args, rows, predictor.problem.type, predictor.labels, header=first)
+            first = False
+        return 0
+    print(f"wrote {report.rows} predictions to {output}")  # the result, as before
+    print(report.summary(), file=sys.stderr)  # rows, time, rows/s, label distribution
+    return 0
+
+
+def _print_rows(
+    args: argparse.Namespace, rows: list[dict[str, Any]], kind: str, labels: list[str],
+    header: bool = True,
+) -> None:  # fmt: skip
+    """Rows on stdout: JSON lines (``--json``) or a table (its header once)."""
+    if getattr(args, "json", False):
         for row in rows:
             print(json.dumps(row, ensure_ascii=False, allow_nan=False))  # NaN is no JSON
-    elif problem.type == "multi_label":
-        _print_multi_label(rows, clf.labels)
-    elif problem.type == "regression":
-        _print_values(rows, clf.labels[0])
-    else:
-        _print_table(rows, clf.labels)
-    return 0
+        return
+    failed = [row for row in rows if row.get("error")]
+    rows = [row for row in rows if not row.get("error")]
+    if rows and kind == "multi_label":
+        _print_multi_label(rows, labels, header)
+    elif rows and kind == "regression":
+        _print_values(rows, labels[0], header)
+    elif rows:
+        _print_table(rows, labels, header)
+    for row in failed:
+        print(f"error: {row['error']}", file=sys.stderr)
 
 
 NO_LABEL = "(none)"
 """What the printed table shows for a multi-label text with no label at its threshold."""
 
 
-def _print_multi_label(rows: list[dict[str, Any]], labels: list[str]) -> None:
+def _print_multi_label(rows: list[dict[str, Any]], labels: list[str], header: bool = True) -> None:
     """The records as a table: the labels chosen (joined by ``|``), each label's own
     probability, the text."""
     chosen = ["|".join(row["labels"]) or NO_LABEL for row in rows]
     width = max(len(c) for c in [*chosen, "labels"]) + 2
     widths = [max(len(n), 6) + 2 for n in labels]
     heads = "".join(f"{n:>{w}}" for n, w in zip(labels, widths, strict=True))
-    print(f"{'labels':<{width}}{heads}  text")
+    if header:
+        print(f"{'labels':<{width}}{heads}  text")
     for row, names in zip(rows, chosen, strict=True):
         values = [row["probabilities"][n] for n in labels]
         cells = "".join(f"{v:>{w}.3f}" for v, w in zip(values, widths, strict=True))
         print(f"{names:<{width}}{cells}  {row['text']}")
 
 
-def _print_values(rows: list[dict[str, Any]], target: str) -> None:
+def _print_values(rows: list[dict[str, Any]], target: str, header: bool = True) -> None:
     """The records as a table: the predicted value (headed by the target's name), text."""
     cells = [f"{row['value']:.4f}" for row in rows]
     width = max(len(c) for c in [*cells, target])
-    print(f"{target:>{width}}  text")
+    if header:
+        print(f"{target:>{width}}  text")
     for row, cell in zip(rows, cells, strict=True):
         print(f"{cell:>{width}}  {row['text']}")
 
 
-def _print_table(rows: list[dict[str, Any]], labels: list[str]) -> None:
+def _print_table(rows: list[dict[str, Any]], labels: list[str], header: bool = True) -> None:
     """The records as a table: label, score, one column per label's probability, text."""
     width = max(len(n) for n in [*labels, "label"]) + 2
     names = ["score", *labels]
     widths = [max(len(n), 6) + 2 for n in names]
-    print(
-        f"{'label':<{width}}"
-        + "".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True))
-        + "  text"
-    )
+    if header:
+        print(
+            f"{'label':<{width}}"
+            + "".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True))
+            + "  text"
+        )
     for row in rows:
         values = [row["score"], *(row["probabilities"][n] for n in labels)]
         cells = "".join(f"{v:>{w}.3f}" for v, w in zip(values, widths, strict=True))

@@ -30,12 +30,17 @@ _EXAMPLES = """\
 examples:
   phalanx serve runs/demo/adapter                        # http://127.0.0.1:8000
   phalanx serve pos=runs/a/adapter topic=runs/b --port 9000 --max-batch-size 64
-  PHALANX_API_KEY=secret phalanx serve runs/demo          # every route but /healthz needs it
+  PHALANX_API_KEY=secret phalanx serve runs/demo          # all but /healthz, /readyz need it
   phalanx serve --config serve.yaml                       # models: [...], port: ..., ...
   phalanx serve me/sentiment-sparta --revision v1         # a Hub repo, downloaded once
   curl -s localhost:8000/v1/classify -H 'Content-Type: application/json' \\
       -d '{"texts": ["a charming journey"]}'
-routes: POST /v1/classify, GET /v1/models, /healthz, /metrics, /docs, / (a page to try it)
+routes: POST /v1/classify, GET /v1/models, /healthz (live), /readyz (models loaded),
+  /metrics, /docs, / (a page to try it)
+the server listens at once and loads the models in the background: /healthz answers 200
+from the start, /readyz 503 until every model is in (then 200). A model with --max-queue
+requests in flight answers 503 with Retry-After; SIGTERM or Ctrl-C finishes the requests
+in flight (for up to --shutdown-timeout-s), refuses new ones with 503, then exits 0.
 """
 
 
@@ -92,18 +97,33 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(config.threads)
-    registry = ModelRegistry.from_config(config, revision=revision)
-    for m in registry.models.values():
-        log.info("serving %s: %s %s %s (%s)", m.name, m.kind, m.problem.type, m.labels, m.group)
+    _check_local_folders(config.models)  # a wrong path fails at once, before listening
     if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
         log.warning(
             "listening on %s without --api-key: anyone who reaches it can use it", config.host
         )
+
+    def load() -> ModelRegistry:  # on a thread, while the server already answers /healthz
+        return ModelRegistry.from_config(config, revision=revision)
+
     try:
-        run_server(create_app(registry, config), host=config.host, port=config.port)
+        # a load failure stops the server and is raised here: a one-line error, exit 2
+        run_server(create_app(load, config), host=config.host, port=config.port)
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         log.info("stopped")
     return 0
+
+
+def _check_local_folders(models: list[str]) -> None:
+    """Each local model path is an adapter, run or export folder (Hub ids load later)."""
+    from ..folder import resolve_folder
+    from ..hub import is_hub_id
+    from ..serve.models import parse_model_spec
+
+    for spec in models:
+        path = parse_model_spec(spec)[1]
+        if path.exists() or not is_hub_id(str(path)):
+            resolve_folder(path)
 
 
 def _check_revision(models: list[str], revision: str) -> None:

@@ -3,7 +3,9 @@
 Errors are JSON objects with an ``error`` message (and the ``limit`` or ``known_models``
 that explain it): 401 without the API key, 404 for an unknown model, 413 past a size limit,
 422 for malformed JSON / wrong types / empty lists / inputs that do not fit the template,
-503 when the queue is full, 504 when a result takes longer than ``timeout_s``, and 500 with
+503 with ``Retry-After`` while the models load, when a model has ``max_queue`` requests in
+flight, and once the server is shutting down (``phalanx.serve.lifecycle``), 504 when a
+result takes longer than ``timeout_s``, and 500 with
 the ``model`` named when a model gives scores that are not finite (NaN / inf) or not of
 its shape: that is a broken model (its weights or dtype), not a bad request, so it is never
 turned into a label.
@@ -19,7 +21,7 @@ import asyncio
 import logging
 import os
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -30,8 +32,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ModelOutputError
 from ..inference.records import prediction_records
-from .batching import MicroBatcher, QueueFullError
+from .batching import QueueFullError
 from .config import ServeConfig
+from .lifecycle import Lifecycle, Loader
 from .metrics import ServeMetrics
 from .middleware import GuardAndMeasure
 from .models import ModelRegistry, problem_info
@@ -47,56 +50,49 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def create_app(registry: ModelRegistry, config: ServeConfig | None = None) -> FastAPI:
-    """The service over loaded models; run it with uvicorn (see ``phalanx.serve.server``).
+def create_app(registry: ModelRegistry | Loader, config: ServeConfig | None = None) -> FastAPI:
+    """The service over ``registry``: loaded models, or a callable that loads them (run on
+    a thread once the server starts, so it listens meanwhile: ``/readyz`` says when the
+    models are in). Run it with uvicorn (see ``phalanx.serve.server``).
 
     Example:
         >>> app = create_app(ModelRegistry.load(["runs/demo/adapter"]))  # doctest: +SKIP
+        >>> app = create_app(lambda: ModelRegistry.load(["runs/demo/adapter"]))  # doctest: +SKIP
         >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
     config = config or ServeConfig()
     metrics = ServeMetrics()
     api_key = config.api_key or os.environ.get("PHALANX_API_KEY") or None
-    batchers: dict[str, MicroBatcher] = {}
+    life = Lifecycle(registry, config, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await life.start()
+        yield
+        await life.stop()
+
     app = FastAPI(
         title="phalanx",
         description="Text classification with parameter-efficient adapters.",
         version=_version(),
-        lifespan=_lifespan(registry, config, metrics, batchers),
+        lifespan=lifespan,
     )
-    app.state.registry, app.state.config, app.state.metrics = registry, config, metrics
+    app.state.config, app.state.metrics, app.state.lifecycle = config, metrics, life
 
     # the largest valid body: every text at the limit, escaped (6 bytes/char at worst)
     max_body = config.max_texts_per_request * (6 * config.max_chars_per_text + 64) + 4096
-    app.add_middleware(GuardAndMeasure, metrics=metrics, api_key=api_key, max_body_bytes=max_body)
+    app.add_middleware(
+        GuardAndMeasure,
+        metrics=metrics,
+        api_key=api_key,
+        max_body_bytes=max_body,
+        closing=lambda: life.phase == "stopping",
+    )
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    _add_classify(app, registry, config, batchers)
-    _add_info_routes(app, registry, metrics)
+    _add_classify(app, life)
+    _add_info_routes(app, life)
     return app
-
-
-def _lifespan(
-    registry: ModelRegistry,
-    config: ServeConfig,
-    metrics: ServeMetrics,
-    batchers: dict[str, MicroBatcher],
-):
-    """Start one MicroBatcher per group of models sharing a base; stop them at shutdown."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        for group in registry.groups():
-            b = MicroBatcher.from_config(config, on_batch=metrics.on_batch, name=group)
-            b.start()
-            metrics.queue.labels(group).set_function(lambda b=b: b.pending)
-            batchers[group] = b
-        yield
-        for b in batchers.values():
-            await b.stop()
-        batchers.clear()
-
-    return lifespan
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,30 +130,45 @@ def _unparsable(cause: BaseException | None) -> str:
     return "the body could not be read as JSON"
 
 
-def _add_classify(
-    app: FastAPI, registry: ModelRegistry, config: ServeConfig, batchers: dict[str, MicroBatcher]
-) -> None:
+def _add_classify(app: FastAPI, life: Lifecycle) -> None:
+    config = life.config
+
     @app.post("/v1/classify", response_model=ClassifyResponse)
     async def classify(body: ClassifyRequest):
         """One result per text, in input order, in the model's shape (``problem_type``):
         its label, score and every label's probability (single_label); the labels at or
         above their thresholds and each label's own probability (multi_label); the value
         (regression)."""
+        refusal = life.refusal()
+        if refusal is not None:
+            return refusal
+        registry = cast(ModelRegistry, life.registry)  # set once ready
         model, refusal = _accept(body, registry, config)
         if refusal is not None:
             return refusal
         try:
-            scores = await asyncio.wait_for(
-                batchers[model.group].submit(model, body.texts), config.timeout_s
-            )
+            with life.admit(model):
+                scores = await asyncio.wait_for(
+                    life.batchers[model.group].submit(model, body.texts), config.timeout_s
+                )
         except QueueFullError as err:
-            return _error(503, f"server busy: {err}; retry later", limit="max_queue")
+            return life.busy(
+                f"server busy: {err}; retry in {life.retry_after} s",
+                limit="max_queue",
+                value=config.max_queue,
+            )
         except TimeoutError:
             return _error(504, f"no result within timeout_s={config.timeout_s:g} s")
         except ModelOutputError as err:  # the model is broken, not the request
             log.error("model %s: %s", model.name, err)
             return _error(500, f"model {model.name!r} is broken: {err}", model=model.name)
+        except RuntimeError:
+            if life.phase != "stopping":  # a failed batch: a 500, as any server error
+                raise
+            # past shutdown_timeout_s the batcher stopped under this request
+            return life.busy("the server shut down before this request was answered")
         results = prediction_records(scores, model.labels, problem=model.problem)
+        life.answered_ok += 1
         # a Response skips FastAPI re-validating the dict against ClassifyResponse (docs only)
         return JSONResponse(
             {
@@ -205,24 +216,44 @@ def _accept(
     return model, None
 
 
-def _add_info_routes(app: FastAPI, registry: ModelRegistry, metrics: ServeMetrics) -> None:
+def _add_info_routes(app: FastAPI, life: Lifecycle) -> None:
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    async def models() -> Any:
         """The loaded models: their labels, problem type (and multi_label thresholds, one
-        per label), and which base each one shares."""
+        per label), and which base each one shares (503 until they are loaded)."""
+        refusal = life.refusal()
+        if refusal is not None or life.registry is None:
+            return refusal
         return {
-            "default": registry.default,
-            "models": [m.describe() for m in registry.models.values()],
+            "default": life.registry.default,
+            "models": [m.describe() for m in life.registry.models.values()],
         }
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        """Liveness: answers without the API key."""
-        return {"status": "ok", "models": len(registry.models)}
+        """Liveness: 200 while the process serves HTTP, models loaded or not (``ready``,
+        ``state``); answers without the API key."""
+        loaded = len(life.registry.models) if life.registry is not None else 0
+        return {
+            "status": "ok",
+            "state": life.phase,
+            "ready": life.phase == "ready",
+            "models": loaded,
+        }
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        """Readiness: 200 with the model names once every model is loaded and its batcher
+        started; 503 while loading (with ``Retry-After``), after a failed load, and once
+        shutting down. Answers without the API key."""
+        refusal = life.refusal()
+        if refusal is not None or life.registry is None:
+            return refusal
+        return {"status": "ready", "models": list(life.registry.models)}
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(life.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:

@@ -53,16 +53,20 @@ class ServeConfig:
     share_base: bool = True
     """Load adapters that name the same base onto one copy of it."""
     threads: int | None = None
-    """Intra-op threads per model worker (default: the cores divided among the workers)."""
+    """Intra-op threads per model worker (default: the cores this process may use divided
+    among the workers; ONNX Runtime's pool threads never spin, see benchmarks/RESULTS.md)."""
     workers: int | None = None
-    """Model workers (ONNX Runtime sessions / forward threads) per model group (default:
-    chosen for the machine's cores; workers x threads = cores)."""
+    """Model workers (ONNX Runtime sessions / forward threads) per model group, each on
+    --threads threads (default: 1 on every core, measured fastest on 2 busy cores; or the
+    cores divided by --threads)."""
     runtime: str = "auto"
     """auto, torch, onnx or onnx-int8: how adapter folders run (auto: int8 ONNX for a model
-    that shares its base with no other, PyTorch where adapters share a base); an export is
-    cached next to the adapter the first time."""
+    that shares its base with no other, PyTorch where adapters share a base, or where an
+    export fails: the reason is logged); the export is made once and cached beside the
+    adapter folder (.phalanx-cache), or in ~/.cache/phalanx when that is not writable."""
     max_batch_tokens: int = 16384
-    """Tokens (padded length x texts) one forward may hold, beside max_batch_size."""
+    """Tokens (longest text x texts, as TEI counts them) one batch may hold, beside
+    max_batch_size: long texts make smaller batches (TEI's default budget)."""
     adapter_batching: str = "mixed"
     """mixed: requests for adapters sharing a base run in one forward; switch: one forward
     per adapter, switching the shared base between them."""

@@ -1,4 +1,5 @@
-"""API-key guard and Prometheus request metrics as one plain ASGI middleware.
+"""API-key guard, body limit, ``Connection: close`` while stopping and Prometheus request
+metrics as one plain ASGI middleware.
 
 A plain ASGI class rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware
 adds a task and a memory stream per request, a cost the batched path feels under load.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
@@ -17,14 +19,18 @@ from .metrics import ServeMetrics
 
 __all__ = ["GuardAndMeasure"]
 
-ROUTES = ("/", "/v1/classify", "/v1/models", "/healthz", "/metrics", "/docs", "/openapi.json")
-OPEN_ROUTES = ("/healthz",)
+ROUTES = (
+    "/", "/v1/classify", "/v1/models", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"
+)  # fmt: skip
+OPEN_ROUTES = ("/healthz", "/readyz")  # probes of orchestrators and load balancers carry no key
 
 
 class GuardAndMeasure:
-    """Refuse requests without the API key (but /healthz) and bodies over ``max_body_bytes``
-    (a declared Content-Length before reading; a chunked body as soon as it passes the
-    limit); count and time every request."""
+    """Refuse requests without the API key (but /healthz and /readyz) and bodies over
+    ``max_body_bytes`` (a declared Content-Length before reading; a chunked body as soon as
+    it passes the limit); count and time every request. While ``closing()`` is true (the
+    server is shutting down) every response says ``Connection: close``, so clients open
+    their next request elsewhere instead of reusing a connection about to close."""
 
     def __init__(
         self,
@@ -32,8 +38,9 @@ class GuardAndMeasure:
         metrics: ServeMetrics,
         api_key: str | None = None,
         max_body_bytes: int | None = None,
+        closing: Callable[[], bool] | None = None,
     ):
-        self.app, self.metrics = app, metrics
+        self.app, self.metrics, self.closing = app, metrics, closing
         self.key = api_key.encode() if api_key else None
         self.max_body = max_body_bytes
 
@@ -98,6 +105,9 @@ class GuardAndMeasure:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if self.closing is not None and self.closing():
+                    headers = [(k, v) for k, v in message.get("headers", []) if k != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
 
         try:

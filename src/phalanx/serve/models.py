@@ -2,8 +2,13 @@
 
 Adapters whose folders name the same base model are loaded onto one copy of it: SpaRTA
 adapters switch their sparse deltas and heads exactly before each batch, peft adapters use
-peft's multi-adapter support. Each group of models sharing a base runs its batches on one
-worker thread, so two adapters never switch the shared weights under each other.
+peft's multi-adapter support; such models are ``exclusive``: the batcher never runs two
+forwards of their group at once unless both leave the shared weights alone (mixed batches).
+
+``runtime`` (``--runtime``) says how an adapter folder runs: ``torch``; ``onnx`` /
+``onnx-int8``, exported once into a cache (``runtime.py``); ``auto``, int8 ONNX for an
+adapter alone on its base and PyTorch for adapters sharing one. Under ``auto`` an adapter
+that cannot be exported is served by PyTorch, with the reason logged.
 """
 
 from __future__ import annotations
@@ -11,84 +16,23 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..data.templates import render_inputs
+from ..errors import InputError
 from ..folder import resolve_folder
 from ..hub import is_hub_id
 from ..problems import Problem
+from .served import ServedModel, problem_info
+from .workers import plan_workers, set_torch_threads
 
 __all__ = ["ModelRegistry", "ServedModel", "parse_model_spec", "problem_info", "resident_bytes"]
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-@dataclass
-class ServedModel:
-    """One model as the server sees it: a name, labels, what it predicts (``problem``) and
-    a ``classify`` callable."""
-
-    name: str
-    path: str
-    kind: str
-    """The method (``sparta``, ``lora``, ...) or ``export``."""
-    labels: list[str]
-    template: str | None
-    group: str
-    """Models of one group share a base and run on the same worker thread."""
-    backend: Any = field(repr=False)
-    """A ``TextClassifier`` or an export ``Pipeline``."""
-    problem: Problem = field(default_factory=Problem)
-    """single_label, multi_label or regression: the shape of its scores and records."""
-
-    def render(self, items: Sequence[Any]) -> list[str]:
-        """The texts the model will see (templates applied); raises on bad inputs."""
-        return render_inputs(self.template, list(items))
-
-    def classify(self, items: Sequence[Any]) -> np.ndarray:
-        """Scores [N, C] as float32, in input order: class probabilities (single_label),
-        independent per-label probabilities (multi_label), the value [N, 1] (regression)."""
-        scores = self.backend.classify(list(items))  # both apply the template themselves
-        if isinstance(scores, torch.Tensor):
-            scores = scores.numpy()
-        return np.asarray(scores, dtype=np.float32)
-
-    def describe(self) -> dict[str, Any]:
-        """What ``/v1/models`` lists: names, labels, the problem type and its thresholds."""
-        return {
-            "name": self.name,
-            "path": self.path,
-            "kind": self.kind,
-            "labels": self.labels,
-            **problem_info(self.problem, self.labels),
-            "input_template": self.template,
-            "base_group": self.group,
-        }
-
-
-def problem_info(problem: Problem, labels: Sequence[str]) -> dict[str, Any]:
-    """What a client needs to read a model's results: ``problem_type``, the decision
-    ``thresholds`` (multi_label: one per label, in label order) and the regression
-    ``target`` (the one label: the target column's name).
-
-    >>> problem_info(Problem("multi_label", (0.3,)), ["a", "b"])
-    {'problem_type': 'multi_label', 'thresholds': [0.3, 0.3]}
-    >>> problem_info(Problem("regression"), ["score"])
-    {'problem_type': 'regression', 'target': 'score'}
-    """
-    out: dict[str, Any] = {"problem_type": problem.type}
-    if problem.type == "multi_label":
-        out["thresholds"] = problem.threshold_vector(len(labels))
-    elif problem.type == "regression":
-        out["target"] = labels[0] if labels else "value"
-    return out
 
 
 def parse_model_spec(spec: str) -> tuple[str, Path]:
@@ -153,14 +97,27 @@ class ModelRegistry:
     @classmethod
     def from_config(cls, config: Any, *, revision: str | None = None) -> ModelRegistry:
         """The models a ``ServeConfig`` names, loaded as its options say."""
-        return cls.load(
+        workers, threads = plan_workers(config.workers, config.threads)
+        if config.device == "cpu":
+            set_torch_threads(threads)  # every worker's torch forward runs on this many
+        reg = cls.load(
             config.models,
             device=config.device,
             dtype=config.dtype,
             batch_size=config.batch_size,
             share_base=config.share_base,
             revision=revision,
+            runtime=config.runtime,
+            workers=workers,
+            threads=threads,
         )
+        switching = config.adapter_batching == "switch" and any(
+            m.exclusive for m in reg.models.values()
+        )
+        if config.device == "cpu" and switching and config.threads is None:
+            # switched adapters run one forward at a time: give it every core instead
+            set_torch_threads(workers * threads)
+        return reg
 
     @classmethod
     def load(
@@ -172,21 +129,48 @@ class ModelRegistry:
         batch_size: int = 32,
         share_base: bool = True,
         revision: str | None = None,
+        runtime: str = "torch",
+        workers: int = 1,
+        threads: int | None = None,
+        spinning: bool = False,
     ) -> ModelRegistry:
         """Load every ``NAME=PATH`` / ``PATH``: adapter folders, run folders or exports, or
-        Hub repo ids holding one (``user/repo``, at ``revision``, downloaded once)."""
+        Hub repo ids holding one (``user/repo``, at ``revision``, downloaded once).
+
+        ``runtime``: torch, onnx, onnx-int8 or auto (see the module); ``workers``: ONNX
+        Runtime sessions per export, ``threads`` intra-op threads each (None: ONNX
+        Runtime's default), ``spinning``: ONNX Runtime's busy-waiting pool threads.
+        """
+        from .config import RUNTIMES
+
         if not specs:
             raise ValueError("give at least one adapter or export folder to serve")
-        reg = cls()
-        shared = _SharedBases(share_base, device, dtype)
+        if runtime not in RUNTIMES:
+            raise InputError(f"runtime {runtime!r} is unknown; choose one of {', '.join(RUNTIMES)}")
+        found = []
         for spec in specs:
             name, path = parse_model_spec(spec)
             local = path.exists() or not is_hub_id(str(path))
-            found = resolve_folder(path, revision=None if local else revision)
-            if found.kind == "export":
-                reg.add(_load_export(name, found.path, batch_size))
+            found.append((name, resolve_folder(path, revision=None if local else revision)))
+        sizes = _group_sizes([f.path for _, f in found if f.kind != "export"], share_base)
+        reg = cls()
+        shared = _SharedBases(share_base, device, dtype)
+        from .exports import load_cached, load_export, runtime_for
+
+        onnx = {"batch_size": batch_size, "workers": workers, "threads": threads}
+        onnx["spinning"] = spinning
+
+        for name, f in found:
+            if f.kind == "export":
+                reg.add(load_export(name, f.path, **onnx))
                 continue
-            folder = found.path
+            folder = f.path
+            chosen = runtime_for(runtime, sizes.get(folder.resolve(), 1), device)
+            if chosen != "torch":
+                model = load_cached(name, folder, chosen, runtime, onnx)
+                if model is not None:
+                    reg.add(model)
+                    continue
             clf, group = shared.load(folder)
             clf.batch_size = batch_size
             kind, problem = clf.method, getattr(clf, "problem", None) or Problem()
@@ -194,7 +178,39 @@ class ModelRegistry:
                 ServedModel(name, str(folder), kind, clf.labels, clf.template, group, clf, problem)
             )
             log.debug("loaded %s (%s, %s, %s) from %s", name, kind, problem.type, group, folder)
+        _mark_exclusive(reg)
         return reg
+
+
+def _group_sizes(folders: Sequence[Path], share: bool) -> dict[Path, int]:
+    """Adapter folder -> how many of ``folders`` would share its base (1: none)."""
+    from ..folder import read_meta
+    from ..registry import classifier_loader
+
+    keys: dict[Path, Any] = {}
+    for folder in folders:
+        try:
+            meta = read_meta(folder)
+            keys[folder.resolve()] = _base_key(folder, meta, classifier_loader(folder, meta))
+        except Exception:  # the torch loader reports a broken folder, naming it
+            keys[folder.resolve()] = None
+    counts: dict[Any, int] = {}
+    for key in keys.values():
+        counts[key] = counts.get(key, 0) + 1
+    return {f: counts[k] if share and k is not None else 1 for f, k in keys.items()}
+
+
+def _mark_exclusive(reg: ModelRegistry) -> None:
+    """Models of a group of several switch its shared weights: never two forwards at once.
+    A lone adapter is activated now, so its concurrent forwards find it active."""
+    for models in reg.groups().values():
+        if len(models) > 1:
+            for m in models:
+                m.exclusive = m.runtime == "torch"
+        elif models[0].runtime == "torch":
+            activate = getattr(models[0].backend, "_activate", None)
+            if callable(activate):
+                activate()
 
 
 class _SharedBases:
@@ -242,17 +258,6 @@ def _base_key(folder: Path, meta: dict[str, Any], loader: Any) -> tuple[str, str
     base = base_model_of(folder, meta)
     family = f"{loader.__module__}.{loader.__qualname__}"
     return (family, str(resolve_model(base))) if base else None
-
-
-def _load_export(name: str, path: Path, batch_size: int) -> ServedModel:
-    from ..export import Pipeline
-
-    pipe = Pipeline.create(task="text-classification", model_path=str(path), batch_size=batch_size)
-    problem = getattr(pipe, "problem", None) or Problem()  # from the export's metadata
-    labels = list(pipe.labels)
-    return ServedModel(
-        name, str(path), "export", labels, pipe.template, f"export:{name}", pipe, problem
-    )
 
 
 def resident_bytes(models: Iterable[ServedModel]) -> int:

@@ -116,7 +116,7 @@ def test_phalanx_serve_a_repo_id_at_a_revision(hub, adapters, tmp_path, capsys):
         deadline = time.monotonic() + 120
         while True:
             try:
-                if httpx.get(url + "/healthz").status_code == 200:
+                if httpx.get(url + "/readyz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass

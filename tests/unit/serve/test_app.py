@@ -73,7 +73,11 @@ def test_models_health_docs_and_page(client):
     assert by_name["topic"]["labels"] == ["x", "y", "z"]
     assert by_name["pos"]["base_group"] == by_name["topic"]["base_group"]
     assert by_name["lora1"]["kind"] == "lora"
-    assert client.get("/healthz").json() == {"status": "ok", "models": 4}
+    health = client.get("/healthz").json()
+    assert health == {"status": "ok", "state": "ready", "ready": True, "models": 4}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "models": ["pos", "topic", "lora1", "lora2"]}
     assert "swagger" in client.get("/docs").text.lower()
     assert "/v1/classify" in client.get("/openapi.json").json()["paths"]
     page = client.get("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
@@ -136,3 +137,122 @@ def test_a_full_queue_refuses_with_queue_full_error():
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MicroBatcher(**kwargs)
+
+
+class Tokens:
+    """A runner that tokenizes a text into one token per word and scores by token count,
+    recording the padded size (rows x longest) of every forward and how many run at once."""
+
+    def __init__(self, delay: float = 0.0):
+        self.forwards: list[tuple[int, int]] = []
+        self.delay = delay
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def encode(self, rendered):
+        return [[1] * len(t.split()) for t in rendered]
+
+    def scores(self, ids):
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.delay)
+        with self._lock:
+            self.running -= 1
+            self.forwards.append((len(ids), max(len(r) for r in ids)))
+        n = np.array([float(len(r)) for r in ids], dtype=np.float32)
+        return np.stack([n, -n], 1)
+
+
+def tokenized(name: str, runner: Tokens, group: str = "g", exclusive: bool = False):
+    model = ServedModel(name, f"/x/{name}", "fake", ["a", "b"], None, group, None, runner=runner)
+    model.exclusive = exclusive
+    return model
+
+
+def test_the_token_budget_splits_long_texts_and_fills_a_batch_of_short_ones():
+    long, short = Tokens(), Tokens()
+    batcher = MicroBatcher(max_batch_size=32, max_wait_ms=100, max_batch_tokens=64)
+    jobs = [(tokenized("long", long), [" ".join(["w"] * 30)]) for _ in range(8)]
+    out = run(_submit_all(batcher, jobs))
+    assert all(float(p[0, 0]) == 30 for p in out)
+    assert all(rows * width <= 64 for rows, width in long.forwards)  # 2 texts of 30 a batch
+    assert sum(rows for rows, _ in long.forwards) == 8 and len(long.forwards) >= 4
+    batcher = MicroBatcher(max_batch_size=32, max_wait_ms=100, max_batch_tokens=64)
+    jobs = [(tokenized("short", short), ["two words"]) for _ in range(24)]
+    run(_submit_all(batcher, jobs))
+    assert short.forwards == [(24, 2)]  # one forward: 24 x 2 tokens fit the budget
+
+
+def test_several_workers_keep_every_result_with_its_request():
+    runner = Tokens(delay=0.02)
+    model = tokenized("m", runner)
+    jobs = [(model, [" ".join(["w"] * (i % 7 + 1))] * (i % 3 + 1)) for i in range(40)]
+    batcher = MicroBatcher(max_batch_size=4, max_wait_ms=1, workers=4)
+    out = run(_submit_all(batcher, jobs, stagger=0.001))
+    for i, probs in enumerate(out):
+        assert probs.shape == (i % 3 + 1, 2) and set(probs[:, 0]) == {i % 7 + 1}
+    assert runner.most >= 2  # forwards did overlap
+
+
+def test_forwards_that_switch_a_shared_base_never_overlap():
+    runner = Tokens(delay=0.02)
+    a, b = tokenized("a", runner, exclusive=True), tokenized("b", runner, exclusive=True)
+    jobs = [((a, b)[i % 2], ["x y"]) for i in range(30)]
+    batcher = MicroBatcher(max_batch_size=2, max_wait_ms=1, workers=4, adapter_batching="switch")
+    out = run(_submit_all(batcher, jobs, stagger=0.002))
+    assert all(isinstance(p, np.ndarray) for p in out)
+    assert runner.most == 1 and len(runner.forwards) >= 10
+
+
+def test_mixed_batches_run_one_forward_for_several_adapters(monkeypatch):
+    from phalanx.serve import batching
+
+    calls = []
+
+    class FakeMixed:
+        @staticmethod
+        def can_mix(models):
+            return all(m.group == "g" for m in models)
+
+        @staticmethod
+        def mixed_classify(models, items):
+            calls.append([m.name for m in models])
+            return [
+                m.runner.scores(m.runner.encode(rows))
+                for m, rows in zip(models, items, strict=True)
+            ]
+
+    monkeypatch.setattr(batching, "_mixed", lambda: FakeMixed)
+    ra, rb = Tokens(), Tokens()
+    a, b = tokenized("a", ra, exclusive=True), tokenized("b", rb, exclusive=True)
+    jobs = [(a, ["one"]), (b, ["two words"]), (a, ["three words here"])]
+    out = run(_submit_all(MicroBatcher(max_batch_size=16, max_wait_ms=50), jobs))
+    assert calls == [["a", "b"]]  # one forward for both adapters
+    assert [float(p[0, 0]) for p in out] == [1, 2, 3]
+    switched = MicroBatcher(max_batch_size=16, max_wait_ms=50, adapter_batching="switch")
+    run(_submit_all(switched, jobs))
+    assert calls == [["a", "b"]] and len(ra.forwards) == 2  # switch: one forward per adapter
+
+
+def test_without_the_mixed_module_adapters_are_switched(monkeypatch):
+    from phalanx.serve import batching
+
+    monkeypatch.setattr(batching, "_mixed", lambda: None)
+    ra, rb = Tokens(), Tokens()
+    jobs = [
+        (tokenized("a", ra, exclusive=True), ["x"]),
+        (tokenized("b", rb, exclusive=True), ["y"]),
+    ]
+    out = run(_submit_all(MicroBatcher(max_batch_size=16, max_wait_ms=30), jobs))
+    assert ra.forwards == [(1, 1)] and rb.forwards == [(1, 1)] and len(out) == 2
+
+
+def test_the_config_sets_workers_and_the_token_budget():
+    from phalanx.serve import ServeConfig
+    from phalanx.serve.workers import available_cores
+
+    b = MicroBatcher.from_config(ServeConfig(workers=3, max_batch_tokens=512))
+    assert b.workers == 3 and b.max_batch_tokens == 512
+    assert MicroBatcher.from_config(ServeConfig()).workers == 1  # on every core
+    assert MicroBatcher.from_config(ServeConfig(threads=1)).workers == available_cores()

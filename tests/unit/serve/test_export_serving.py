@@ -28,6 +28,7 @@ def test_an_export_is_served_like_its_adapter(adapters, onnx_folder):
     with BackgroundServer(create_app(reg, ServeConfig())) as srv:
         models = httpx.get(srv.url + "/v1/models").json()["models"]
         assert [m["kind"] for m in models] == ["sparta", "export"]
+        assert [m["runtime"] for m in models] == ["torch", "onnx"]  # what /v1/models shows
         body = httpx.post(
             srv.url + "/v1/classify", json={"texts": SENTENCES, "model": "onnx"}
         ).json()
