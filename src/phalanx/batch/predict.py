@@ -125,14 +125,13 @@ class BatchPredictor:
     def check_columns(self, columns: Sequence[str], where: str = "the input") -> None:
         """Refuse input ``columns`` that lack a column the model reads or a kept one, naming
         the columns there are; remember them for ``output_columns``."""
+        from ..data.tables import missing_column
+
         have = list(columns)
         for col in self.text_columns:
-            if col not in have:
-                option = "--text-pair-column" if col == self._pair else "--text-column"
-                raise InputError(
-                    f"{where} has no column {col!r} to classify; its columns are "
-                    f"{', '.join(map(repr, have)) or '(none)'}; name the text column with {option}"
-                )
+            if col not in have:  # the message training and evaluation give too
+                option = "text_pair_column" if col == self._pair else "text_column"
+                raise missing_column(col, option, where, dict.fromkeys(have))
         for col in self.keep_columns or []:
             if col not in have:
                 raise InputError(
@@ -223,10 +222,9 @@ class BatchPredictor:
         if column not in row:
             raise InputError(f"no {column!r} field (the row has {', '.join(map(repr, row))})")
         value = row[column]
-        text = "" if is_missing(value) else text_value(value, column, "this row")
-        if not text:  # an empty text would get a confident label out of nothing
-            raise InputError(f"the {column!r} text is missing (null or empty)")
-        return text
+        if is_missing(value):  # null / NaN; an empty string is a text (classified, as the API does)
+            raise InputError(f"the {column!r} text is missing (null)")
+        return text_value(value, column, "this row")
 
     def _records(self, items: list[Any], pairs: list[str] | None) -> list[dict[str, Any]]:
         if not items:

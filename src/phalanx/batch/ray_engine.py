@@ -101,8 +101,11 @@ def classify_dataset(
     local = Path(model)
     if local.exists():  # actors run in other folders: give them the absolute path
         model = str(local.resolve())
+    # a Dataset keeps a copy of the DataContext it was created with: the current one alone
+    # would not reach ``ds`` (read before this call), so set both
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    return ds.map_batches(
+    ds.context.execution_options.preserve_order = True
+    out = ds.map_batches(
         _Classify,
         fn_constructor_kwargs={
             "model": str(model), "threads": threads, "where": where,
@@ -113,6 +116,8 @@ def classify_dataset(
         compute=ray.data.ActorPoolStrategy(size=size),
         num_cpus=threads,
     )  # fmt: skip
+    out.context.execution_options.preserve_order = True
+    return out
 
 
 class _Classify:

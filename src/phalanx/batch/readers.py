@@ -339,8 +339,10 @@ class _Lines:
         except UnicodeDecodeError as err:
             if self.bad is None:
                 self.bad = (
-                    f"line {self.line} is not valid UTF-8 (byte 0x{raw[err.start]:02x} at "
-                    f"byte {err.start + 1} of the line); re-save the file as UTF-8"
+                    f"line {self.line} of {self.path} is not valid UTF-8 (byte "
+                    f"0x{raw[err.start]:02x} at byte {err.start + 1} of the line); re-save it "
+                    f"as UTF-8, e.g. iconv -f latin1 -t utf-8 {self.path} > "
+                    f"{self.path.stem}.utf8{self.path.suffix}"
                 )
             return raw.decode("utf-8", errors="replace")
 
@@ -353,8 +355,8 @@ def _decode(raw: bytes, path: Path, line: int) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InputError(
-            f"{path} line {line} is not valid UTF-8 (byte 0x{raw[err.start]:02x}); re-save "
-            "the file as UTF-8"
+            f"line {line} of {path} is not valid UTF-8 (byte 0x{raw[err.start]:02x}); re-save "
+            f"it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path} > {path.stem}.utf8{path.suffix}"
         ) from None
 
 

@@ -298,15 +298,17 @@ class MicroBatcher:
             return False
 
     async def _mixed_forward(self, groups: list[list[_Request]]) -> None:
-        """One forward for the requests of several adapters; it leaves the shared weights
-        alone, so it runs beside other shared forwards of the group."""
+        """One forward for the requests of several adapters. A LoRA one leaves the shared
+        weights alone, so it runs beside other shared forwards of the group; a SpaRTA one
+        writes each adapter's deltas into them while it runs, so it runs alone."""
         assert self._base is not None
         mixed = _mixed()
         models = [reqs[0].model for reqs in groups]
         items = [[x for r in reqs for x in r.items] for reqs in groups]
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        async with self._base.shared():
+        lock = self._base.exclusive() if mixed.writes_weights(models) else self._base.shared()
+        async with lock:
             results = await loop.run_in_executor(
                 self._executor, mixed.mixed_classify, models, items
             )

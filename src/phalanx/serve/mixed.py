@@ -4,22 +4,26 @@
 ``mixed_classify(models, items)`` scores ``items[i]`` with ``models[i]`` in shared forwards
 and returns what ``models[i].classify(items[i])`` would (within float rounding, ~1e-6).
 
-SpaRTA adapters: the base runs once for every row (its weights without any adapter's
-deltas) and each adapter's sparse deltas and head act on its rows only
-(``phalanx.methods.sparta.mixed``). peft LoRA adapters: peft's mixed-batch forward in the
-LoRA layers, each adapter's head on its rows (``phalanx.methods.peft_backed.mixed``).
+SpaRTA adapters: everything but the adapted Linears runs once for every row; each adapted
+Linear runs once per adapter on its rows with that adapter's deltas written in for the
+product, and each adapter's head acts on its rows only (``phalanx.methods.sparta.mixed``).
+peft LoRA adapters: peft's mixed-batch forward in the LoRA layers, each adapter's head on its
+rows (``phalanx.methods.peft_backed.mixed``).
 
 Thread safety:
-    * ``mixed_classify`` calls on one group may run at the same time in several threads:
-      each thread's routing lives in a ``ContextVar`` and no call writes a weight.
-    * SpaRTA: a mixed forward needs the base without deltas, while the switching path
-      (``ServedModel.classify``) writes an adapter's deltas into the shared weights. The
-      first mixed call after a switched one takes the group's gate (``_MixedGate`` on the
-      shared base module) exclusively for an instant to restore the base; mixed calls then
-      hold it shared. Wrap a switching ``classify`` of a SpaRTA group that may overlap mixed
-      calls in ``with exclusive(model):`` (it waits for running mixed calls, and they for it).
-    * LoRA: a mixed forward reads no active-adapter state, so it may overlap the switching
-      path too (not a ``merge`` / ``unmerge`` / ``load_adapter`` of the group).
+    * SpaRTA: a mixed forward writes each adapter's deltas into the shared Linear weights
+      for its rows' products (restored bit for bit before each Linear returns), and the
+      switching path (``ServedModel.classify``) writes an adapter's deltas for a whole
+      forward. So every ``mixed_classify`` call on a SpaRTA group holds the group's gate (a
+      lock on the shared base module) for the whole call: mixed calls from several threads
+      are safe and run one after another. A switching ``classify`` of the group that may
+      overlap mixed calls must be wrapped in ``with exclusive(model):`` (it waits for the
+      running mixed call, and mixed calls wait for it); nothing else may run a forward of
+      the shared base meanwhile. ``writes_weights(models)`` says whether a group needs this.
+    * LoRA: a mixed forward writes no weight and reads no active-adapter state, so mixed
+      calls run at the same time in several threads (each thread's routing lives in a
+      ``ContextVar``) and may overlap the switching path too (not a ``merge`` / ``unmerge`` /
+      ``load_adapter`` of the group).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "mixed_classify",
     "padding_batches",
     "why_not_mixed",
+    "writes_weights",
 ]
 
 _LOCK = threading.Lock()  # creating gates and per-adapter delta tables
@@ -116,49 +121,18 @@ def can_mix(models: Sequence[ServedModel]) -> bool:
     return why_not_mixed(models) is None
 
 
-class _MixedGate:
-    """Many mixed forwards at once (shared) or one switching user of the weights (exclusive)."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.readers = 0
-        self.writer = False
-
-    @contextlib.contextmanager
-    def shared(self, setup: Any, needed: Any) -> Iterator[None]:
-        """Hold the gate shared; first run ``setup()`` alone when ``needed()``."""
-        with self.cond:
-            while self.writer or (needed() and self.readers):
-                self.cond.wait()
-            if needed():
-                setup()
-            self.readers += 1
-        try:
-            yield
-        finally:
-            with self.cond:
-                self.readers -= 1
-                self.cond.notify_all()
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self.cond:
-            while self.writer or self.readers:
-                self.cond.wait()
-            self.writer = True
-        try:
-            yield
-        finally:
-            with self.cond:
-                self.writer = False
-                self.cond.notify_all()
+def writes_weights(models: Sequence[ServedModel]) -> bool:
+    """Whether a mixed forward of ``models`` writes the shared weights while it runs (SpaRTA):
+    then it must not overlap any other forward of their base."""
+    return bool(models) and _family(models[0]) == "sparta"
 
 
-def _gate(base: torch.nn.Module) -> _MixedGate:
+def _gate(base: torch.nn.Module) -> Any:
+    """The lock that mixed forwards and wrapped switching forwards of ``base`` hold."""
     with _LOCK:
         gate = base.__dict__.get("_phalanx_mixed_gate")
         if gate is None:
-            gate = base.__dict__["_phalanx_mixed_gate"] = _MixedGate()
+            gate = base.__dict__["_phalanx_mixed_gate"] = threading.Lock()
         return gate
 
 
@@ -170,7 +144,7 @@ def exclusive(model: ServedModel) -> Iterator[None]:
     if _family(model) != "sparta" or inner is None:
         yield
         return
-    with _gate(inner).exclusive():
+    with _gate(inner):
         yield
 
 
@@ -204,8 +178,11 @@ def mixed_classify(
         )
         run = _sparta_runner if _family(models[0]) == "sparta" else _lora_runner
         with run(clfs) as forward:
+            # each model's rows contiguous; in them the row with the most padding at the end
+            # of the run a SpaRTA product covers (last: right padding, first: left padding)
+            sign = -1 if first.tokenizer.padding_side == "right" else 1
             for rows in batches:
-                rows = sorted(rows, key=lambda r: owner[r][0])  # each model's rows contiguous
+                rows = sorted(rows, key=lambda r: (owner[r][0], sign * lengths[r]))
                 picked = [owner[r] for r in rows]
                 keys = columns[picked[0][0]].keys()
                 batch = pad(
@@ -292,19 +269,12 @@ def _sparta_runner(clfs: Sequence[Any]) -> Iterator[Any]:
     tables = [_deltas_of(c) for c in clfs]
     modules = {m for t in tables for m in t.modules}
 
-    def needed() -> bool:  # a switched-in adapter's deltas, or modules not hooked yet
-        return base.__dict__.get("_phalanx_active") is not None or any(
-            not m.__dict__.get("_phalanx_mixed_hook") for m in modules
-        )
-
-    def setup() -> None:
+    with _gate(base), torch.inference_mode():
         active = base.__dict__.get("_phalanx_active")
         if active is not None:
             active._deactivate()  # restores the base's weights and heads bit for bit
-        install_hooks([*modules, *(base.get_submodule(h) for h in clfs[0].head_modules)])
-
-    with _gate(base).shared(setup, needed), torch.inference_mode():
-        heads = {base.get_submodule(h): h for h in clfs[0].head_modules}
+        heads = {base.get_submodule(h): h for h in clfs[0].head_modules}  # the base's own
+        install_hooks([*modules, *heads])
 
         def forward(batch: dict[str, torch.Tensor], spans: list) -> torch.Tensor:
             n = batch["input_ids"].shape[0]

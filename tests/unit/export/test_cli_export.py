@@ -69,7 +69,8 @@ def test_non_utf8_input_file_is_a_clear_error(adapter_and_export, tmp_path, caps
     assert main(["classify", str(export), "--input", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "reviews.csv is not valid UTF-8" in err and "byte 0xe8" in err and "iconv" in err
+    assert "row 1: line 2 of" in err and "reviews.csv is not valid UTF-8" in err
+    assert "byte 0xe8" in err and "iconv" in err
 
 
 def test_export_user_errors_exit_2_in_one_line(adapter_and_export, tmp_path, capsys):

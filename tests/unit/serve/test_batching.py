@@ -216,6 +216,10 @@ def test_mixed_batches_run_one_forward_for_several_adapters(monkeypatch):
             return all(m.group == "g" for m in models)
 
         @staticmethod
+        def writes_weights(models):
+            return False
+
+        @staticmethod
         def mixed_classify(models, items):
             calls.append([m.name for m in models])
             return [

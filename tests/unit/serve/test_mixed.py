@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from phalanx.serve.mixed import can_mix, mixed_classify, why_not_mixed
 from tests.helpers import SENTENCES
@@ -97,6 +98,73 @@ def test_concurrent_mixed_calls_agree(reg):
     for group, items, got in results.values():
         _check(reg, group, items, got)
     assert mixed_classify([reg.get(n) for n in names], [["good"]] * len(names))[4].shape == (1, 2)
+
+
+def _base_bits(model):
+    return {n: p.detach().clone().view(-1).view(torch.int32) for n, p in model.named_parameters()}
+
+
+def test_mixed_calls_leave_the_shared_weights_bit_identical(reg):
+    """Each adapter's deltas are written into the shared weights for its rows only and copied
+    back exactly, so whatever runs next on the base finds it as it was."""
+    models = [reg.get(n) for n in SPARTA]
+    mixed_classify(models, [TEXTS] * len(models))  # deactivates a switched-in adapter first
+    base = models[0].backend.model
+    before = _base_bits(base)
+    for seed in range(2):
+        mixed_classify(models, _split(SPARTA, seed))
+    after = _base_bits(base)
+    assert after.keys() == before.keys()
+    for name, bits in before.items():
+        assert torch.equal(after[name], bits), name
+
+
+def test_concurrent_sparta_mixed_calls_and_a_switching_one_agree(reg):
+    """Mixed calls write deltas into the shared weights while they run: two threads of mixed
+    calls and one of switching calls (wrapped in ``exclusive``) still get their own scores."""
+    from phalanx.serve.mixed import exclusive, writes_weights
+
+    models = [reg.get(n) for n in SPARTA]
+    assert writes_weights(models) and not writes_weights([reg.get(n) for n in LORA])
+    work = {t: [_split(SPARTA, 100 + 10 * t + k) for k in range(4)] for t in range(2)}
+    want = {t: [_alone(reg, SPARTA, items) for items in runs] for t, runs in work.items()}
+    alone = reg.get("topic").classify(TEXTS)
+    got: dict[int, list] = {}
+    switched: list[np.ndarray] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def mix(t: int) -> None:
+        try:
+            start.wait()
+            got[t] = [mixed_classify(models, items) for items in work[t]]
+        except BaseException as err:
+            errors.append(err)
+
+    def switch() -> None:
+        try:
+            start.wait()
+            for _ in range(4):
+                with exclusive(reg.get("topic")):
+                    switched.append(reg.get("topic").classify(TEXTS))
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [*(threading.Thread(target=mix, args=(t,)) for t in range(2))]
+    threads.append(threading.Thread(target=switch))
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    for t, runs in work.items():
+        for items, expected, out in zip(runs, want[t], got[t], strict=True):
+            for x, w, o in zip(items, expected, out, strict=True):
+                assert o.shape[0] == len(x)
+                if w is not None:
+                    np.testing.assert_allclose(o, w, atol=1e-5)
+    for s in switched:
+        np.testing.assert_allclose(s, alone, atol=1e-6)
 
 
 def test_what_cannot_mix(reg, adapters, tmp_path):

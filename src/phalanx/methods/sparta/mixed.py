@@ -1,17 +1,20 @@
-"""Mixed-adapter forwards over one base: the base runs once, each adapter's sparse deltas and
-head act only on its rows.
+"""Mixed-adapter forwards over one base: the layers outside the adapted Linears run once for
+the whole batch, each adapter's deltas and head act only on its rows.
 
 The rows of a batch are grouped by adapter (``spans``: ``(adapter, start, end)`` along the
-batch dimension). Forward hooks, installed once on the shared base and inert unless a mixed
-forward runs *in the calling thread* (a ``ContextVar`` holds the routing), add to each
-adapted module's output, for the rows ``start:end`` only:
+batch dimension). ``install_hooks`` gives the adapted modules of the shared base a routed
+forward, inert unless a mixed forward runs *in the calling thread* (a ``ContextVar`` holds
+the routing):
 
-* ``nn.Linear`` weight: ``x[rows] @ dW^T`` as a sparse CSR product (``dW`` holds ~1% of the
-  weight, so the extra work is a fraction of the dense product); bias: ``+ db``. With the
-  batch's attention mask in the route, the product runs on the real tokens only: a padded
-  position's output is hidden from every real token by that mask (the premise of padding a
-  batch at all), and the sparse product costs ~40% of a dense one per token on CPU, so
-  skipping the padding (often 40% of a mixed batch's tokens) is most of its cost.
+* ``nn.Linear`` (weight / bias deltas): its forward runs once per adapter with rows in the
+  batch, on those rows only, with that adapter's deltas written into the weight for the
+  product (the values at those positions saved first and copied back after, bit for bit;
+  the bias is a new tensor). The dense products cost what one forward over the batch costs;
+  a sparse ``x @ dW`` beside them cost more again in copies than the 1% of its arithmetic.
+  With the batch's attention mask in the route, each product runs on one contiguous run of
+  positions, from its first row's first real token to its last row's last one, written into
+  the output in place; a padded position outside the run is hidden from every real token by
+  that mask (the premise of padding a batch at all), so it is left at zero.
 * LayerNorm / RMSNorm / Embedding parameters (adapted when a SpaRTA config freezes by
   ``frozen_modules`` instead of targeting Linear weights): the module runs again on those
   rows with the adapted values (``torch.func.functional_call``) and replaces them.
@@ -19,23 +22,27 @@ adapted module's output, for the rows ``start:end`` only:
   labels, 3 labels, one value) are zero-padded to the widest, and ``slice_logits`` cuts each
   adapter's columns back out.
 
-The base's weights must hold no adapter's deltas while a mixed forward runs (the caller
-makes sure: ``phalanx.serve.mixed`` deactivates a switched-in adapter first). Nothing here
-writes to a parameter, so mixed forwards in several threads may run at once.
+Thread safety: a mixed forward writes deltas into the shared Linear weights while it runs
+(restoring them before each Linear returns, also on an error), so while it runs no other
+forward of that base may run in any thread, mixed or not, and the base's weights must hold no
+adapter's deltas when it starts. The caller serializes them: ``phalanx.serve.mixed`` holds
+the group's gate for a whole mixed call and deactivates a switched-in adapter first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import threading
-import warnings
+import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 __all__ = [
     "AdapterDeltas",
@@ -66,8 +73,8 @@ def _rowwise(module: nn.Module) -> bool:
 class _ModuleDelta:
     """One adapter's changes to one module."""
 
-    csr: torch.Tensor | None = None
-    """Linear weight delta [out, in] as sparse CSR (fp32)."""
+    weight: tuple[torch.Tensor, torch.Tensor] | None = None
+    """Linear weight: (flat positions, fp32 deltas)."""
     bias: torch.Tensor | None = None
     """Linear bias delta [out] (dense, fp32)."""
     params: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
@@ -95,14 +102,7 @@ class AdapterDeltas:
             entry = self.modules.setdefault(owner, _ModuleDelta())
             delta = delta.detach().float()
             if isinstance(owner, nn.Linear) and local == "weight":
-                out_f, in_f = param.shape
-                rows, cols = flat // in_f, flat % in_f
-                coo = torch.sparse_coo_tensor(
-                    torch.stack([rows, cols]), delta, (out_f, in_f), check_invariants=False
-                )
-                with warnings.catch_warnings():  # "CSR support is in beta": nothing to act on
-                    warnings.simplefilter("ignore", UserWarning)
-                    entry.csr = coo.coalesce().to_sparse_csr()
+                entry.weight = (flat, delta)
             elif isinstance(owner, nn.Linear) and local == "bias":
                 entry.bias = torch.zeros(param.numel(), device=delta.device).index_add_(
                     0, flat, delta
@@ -117,6 +117,8 @@ def unsupported_reason(model: nn.Module, sparse: Mapping[str, Any]) -> str | Non
         owner_name, _, local = name.rpartition(".")
         owner = model.get_submodule(owner_name)
         if isinstance(owner, nn.Linear) and local in ("weight", "bias"):
+            if type(owner).forward is not nn.Linear.forward:  # its product is not F.linear
+                return f"{name}: deltas on a {type(owner).__name__} with its own forward"
             continue
         if not _rowwise(owner):
             return f"{name}: deltas on a {type(owner).__name__} (not Linear / norm / embedding)"
@@ -137,18 +139,18 @@ class MixedRoute:
     """The shared base's head modules -> their names."""
     mask: torch.Tensor | None = None
     """``[rows, T]`` attention mask (nonzero: a real token), or None: every position counts."""
-    windows: list[tuple[int, int]] = field(init=False, default_factory=list)
-    """Per span, the positions ``[t0, t1)`` holding all its rows' real tokens."""
+    runs: list[tuple[int, int]] = field(init=False, default_factory=list)
+    """Per span, ``[a, b)`` along the ``rows * T`` positions of a per-token activation: from
+    its first row's first real token to its last row's last one (no mask: the whole rows)."""
 
     def __post_init__(self) -> None:
-        t = 0 if self.mask is None else self.mask.shape[1]
-        self.windows = [(0, t)] * len(self.spans)
+        t = 1 if self.mask is None else self.mask.shape[1]
+        self.runs = [(start * t, end * t) for _, start, end in self.spans]
         if self.mask is None or bool(self.mask.all()):
             return
-        for k, (_, start, end) in enumerate(self.spans):
-            real = self.mask[start:end].any(0).nonzero()
-            if len(real):
-                self.windows[k] = (int(real[0]), int(real[-1]) + 1)
+        m = self.mask.int()
+        first, last = m.argmax(1).tolist(), (t - m.flip(1).argmax(1)).tolist()
+        self.runs = [(s * t + first[s], (e - 1) * t + last[e - 1]) for _, s, e in self.spans]
 
 
 @contextlib.contextmanager
@@ -162,12 +164,90 @@ def mixed_route(route: MixedRoute) -> Iterator[None]:
 
 
 def install_hooks(modules: Iterable[nn.Module]) -> None:
-    """Give ``modules`` (of the shared base) the mixed-forward hook, once each."""
+    """Give ``modules`` (of the shared base) the mixed-forward routing, once each: a routed
+    forward for ``nn.Linear`` modules, a forward hook (heads, row-wise modules) for all."""
     with _INSTALL_LOCK:
         for module in modules:
-            if not module.__dict__.get("_phalanx_mixed_hook"):
-                module.register_forward_hook(_hook, with_kwargs=True)
-                module.__dict__["_phalanx_mixed_hook"] = True
+            if module.__dict__.get("_phalanx_mixed_hook"):
+                continue
+            module.register_forward_hook(_hook, with_kwargs=True)
+            if isinstance(module, nn.Linear):
+                # an instance attribute, so the type stays nn.Linear (quantization, export
+                # look it up); a bound method, so a deepcopy of the base routes its own copy
+                module.forward = types.MethodType(_linear_forward, module)
+            module.__dict__["_phalanx_mixed_hook"] = True
+
+
+def _linear_forward(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    route = _ROUTE.get()
+    if route is not None:
+        entries = [route.adapters[a].modules.get(module) for a, *_ in route.spans]
+        entries = [e if e and (e.weight or e.bias is not None) else None for e in entries]
+        if any(entries):
+            return _mixed_linear(module, route, entries, x)
+    return F.linear(x, module.weight, module.bias)
+
+
+def _mixed_linear(
+    module: nn.Linear, route: MixedRoute, entries: list[_ModuleDelta | None], x: torch.Tensor
+) -> torch.Tensor:
+    """``module(x)``, each span's rows with its adapter's deltas (None: the plain weight)."""
+    if x.shape[0] != route.rows:
+        raise ValueError(f"the input of {type(module).__name__} is not batch-first")
+    out = x.new_empty((*x.shape[:-1], module.out_features))
+    x = x.contiguous()
+    mask = route.mask
+    if mask is not None and x.dim() == 3 and tuple(x.shape[:2]) == tuple(mask.shape):
+        # per token: each span's product runs on one contiguous run of positions, its real
+        # tokens and the padding between its rows; the positions outside stay finite (zero),
+        # hidden from every real token by the mask (the premise of padding a batch at all)
+        t, runs = x.shape[1], route.runs
+    else:  # not per token (a pooled [rows, in], no mask): every position of the span's rows
+        t = math.prod(x.shape[1:-1])
+        runs = [(start * t, end * t) for _, start, end in route.spans]
+    x2, o2 = x.view(-1, x.shape[-1]), out.view(-1, out.shape[-1])
+    for entry, (_, start, end), (a, b) in zip(entries, route.spans, runs, strict=True):
+        if a > start * t:
+            o2[start * t : a] = 0
+        if b < end * t:
+            o2[b : end * t] = 0
+        _adapted_product(module, entry, x2[a:b], o2[a:b])
+    return out
+
+
+def _adapted_product(
+    module: nn.Linear, entry: _ModuleDelta | None, x: torch.Tensor, out: torch.Tensor
+) -> None:
+    """``out = module(x)`` with ``entry``'s deltas, written into the weight for this product
+    only; ``x`` and ``out`` contiguous ``[tokens, features]``."""
+    bias = module.bias
+    if entry is not None and entry.bias is not None:  # what switching writes at the positions
+        bias = (bias.detach().float() + entry.bias).to(bias.dtype)
+    weight = module.weight
+    if entry is None or entry.weight is None:
+        _product(x, weight, bias, out)
+        return
+    flat, delta = entry.weight
+    w = weight.detach().view(-1)
+    orig = w.index_select(0, flat)  # a copy: the exact values to put back
+    if w.dtype == torch.float32:  # in place, the rounding of orig + delta
+        w.index_add_(0, flat, delta)
+    else:  # as switching writes them
+        w.index_copy_(0, flat, (orig.float() + delta).to(w.dtype))
+    try:
+        _product(x, weight, bias, out)
+    finally:
+        w.index_copy_(0, flat, orig)  # a copy back, never a subtraction: bit for bit
+
+
+def _product(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor
+) -> None:
+    # into ``out`` directly: no copy of the product (one GEMM per span and Linear)
+    if bias is None:
+        torch.mm(x, weight.t(), out=out)
+    else:
+        torch.addmm(bias, x, weight.t(), out=out)
 
 
 def _hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
@@ -178,8 +258,8 @@ def _hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
     if head is not None:
         return _head_output(route, head, args, kwargs, output)
     entries = [(route.adapters[a].modules.get(module), s, e) for a, s, e in route.spans]
-    if all(entry is None for entry, _, _ in entries):
-        return None
+    if not any(entry is not None and entry.params for entry, _, _ in entries):
+        return None  # nothing, or Linear deltas (applied by the routed forward)
     x = args[0] if args else next(iter(kwargs.values()))
     if output.shape[0] != route.rows:
         # one row for the whole batch (position ids [1, T]): each adapter needs its own
@@ -187,50 +267,27 @@ def _hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
             raise ValueError(f"{type(module).__name__} output is not batch-first")
         output = output.expand(route.rows, *output.shape[1:]).clone()
         x = x.expand(route.rows, *x.shape[1:])
-    # per-token activations of this batch: the sparse products may skip padded positions
-    by_token = (
-        route.mask is not None and x.dim() == 3 and tuple(x.shape[:2]) == tuple(route.mask.shape)
-    )
-    for (entry, start, end), window in zip(entries, route.windows, strict=True):
-        if entry is not None:
-            _add_delta(module, entry, x, output, start, end, window if by_token else None)
+    for entry, start, end in entries:
+        if entry is not None and entry.params:
+            _rerun_rows(module, entry, x, output, start, end)
     return output
 
 
-def _add_delta(
-    module: nn.Module,
-    entry: _ModuleDelta,
-    x: torch.Tensor,
-    out: torch.Tensor,
-    s: int,
-    e: int,
-    window: tuple[int, int] | None,
+def _rerun_rows(
+    module: nn.Module, entry: _ModuleDelta, x: torch.Tensor, out: torch.Tensor, s: int, e: int
 ) -> None:
-    seg = out[s:e]
-    if entry.params:  # a row-wise module: run it again on these rows with adapted values
-        values = {}
-        for local, (flat, delta) in entry.params.items():
-            p = getattr(module, local)
-            values[local] = (
-                (p.detach().float().reshape(-1).index_add(0, flat, delta)).to(p.dtype).view_as(p)
-            )
-        token = _ROUTE.set(None)  # the module's own hook must not route this call again
-        try:
-            seg.copy_(torch.func.functional_call(module, values, (x[s:e],)))
-        finally:
-            _ROUTE.reset(token)
-    if entry.csr is not None:
-        if window is None:  # not per token: every row of the span
-            xs, target = x[s:e].reshape(-1, 1, x.shape[-1]), seg
-        else:  # [rows, T, in]: only the positions that hold the span's real tokens
-            xs, target = x[s:e, window[0] : window[1]], seg[:, window[0] : window[1]]
-        # CSR @ dense is the fast sparse product on CPU (MKL) and CUDA (cuSPARSE); MKL runs
-        # ~1.5x faster on a row-major right-hand side, hence [in, tokens] made contiguous
-        xt = xs.permute(2, 0, 1).reshape(xs.shape[-1], -1).float()
-        yt = torch.sparse.mm(entry.csr, xt).view(-1, *xs.shape[:2])
-        target.add_(yt.permute(1, 2, 0).reshape(target.shape).to(out.dtype))
-    if entry.bias is not None:
-        seg.add_(entry.bias.to(out.dtype))
+    """A row-wise module again on rows ``s:e`` with the adapted values of its parameters."""
+    values = {}
+    for local, (flat, delta) in entry.params.items():
+        p = getattr(module, local)
+        values[local] = (
+            (p.detach().float().reshape(-1).index_add(0, flat, delta)).to(p.dtype).view_as(p)
+        )
+    token = _ROUTE.set(None)  # the module's own hook must not route this call again
+    try:
+        out[s:e].copy_(torch.func.functional_call(module, values, (x[s:e],)))
+    finally:
+        _ROUTE.reset(token)
 
 
 def _head_output(route: MixedRoute, head: str, args: tuple, kwargs: dict, output: Any) -> Any:

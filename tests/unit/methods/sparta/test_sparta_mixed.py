@@ -129,3 +129,63 @@ def test_padded_rows_match_each_adapter_alone_unpadded(side):
             real = mask[row].bool()
             want = ref(ids[row : row + 1, real], torch.ones(1, int(real.sum()))).detach()
             torch.testing.assert_close(out[row : row + 1], want, atol=1e-5, rtol=0)
+
+
+def _state(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _assert_bitwise_equal(model, before):
+    for n, p in model.named_parameters():
+        bits = p.detach().view(torch.int32)  # bit for bit (not only ==: -0.0, NaN)
+        assert torch.equal(bits, before[n].view(torch.int32)), f"{n} changed"
+
+
+def _linear_setup():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(3)
+    base = _Tiny().eval()
+    adapters = [
+        AdapterDeltas(
+            base, _sparse(base, ["lin.weight", "lin.bias"], gen), {"head": nn.Linear(8, 2)}
+        )
+        for _ in range(3)
+    ]
+    install_hooks([base.lin, base.head])
+    ids = torch.randint(0, 20, (6, 5), generator=gen)
+    route = MixedRoute(base, adapters, [(0, 0, 2), (1, 2, 3), (2, 3, 6)], 6, {base.head: "head"})
+    return base, ids, route
+
+
+def test_weights_after_a_mixed_forward_are_bit_identical():
+    """The deltas written into the shared weights for each adapter's rows are copied back
+    exactly: the base serves the next request (mixed or not) as it was."""
+    base, ids, route = _linear_setup()
+    before = _state(base)
+    with torch.inference_mode():
+        plain = base(ids)
+        with mixed_route(route):
+            mixed = base(ids)
+    _assert_bitwise_equal(base, before)
+    assert not torch.equal(mixed[:, :2], plain)  # the deltas did act on the rows
+    with torch.inference_mode():
+        assert torch.equal(base(ids), plain)
+
+
+def test_weights_are_restored_when_a_product_fails(monkeypatch):
+    import phalanx.methods.sparta.mixed as mixed
+
+    base, ids, route = _linear_setup()
+    before = _state(base)
+
+    def broken(*args):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(mixed, "_product", broken)
+    with (
+        torch.inference_mode(),
+        pytest.raises(RuntimeError, match="out of memory"),
+        mixed_route(route),
+    ):
+        base(ids)
+    _assert_bitwise_equal(base, before)
