@@ -175,8 +175,10 @@ def main() -> None:
     ap.add_argument("--models", default="int8,torch", help="comma-separated: int8, torch")
     ap.add_argument("--skip-ray", action="store_true", help="leave out the --engine ray run")
     ap.add_argument("--skip-csv", action="store_true", help="leave out the CSV -> CSV run")
-    ap.add_argument("--skip-flat-memory", action="store_true",
-                    help="leave out the --rows run (peak RSS at --rows vs --small-rows)")  # fmt: skip
+    ap.add_argument(
+        "--skip-flat-memory", action="store_true",
+        help="leave out the --rows run (peak RSS at --rows vs --small-rows)",
+    )  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/phalanx-batch-bench"))
     args = ap.parse_args()
@@ -198,7 +200,8 @@ def main() -> None:
         paths["torch"] = args.adapter
     table = []
     for i, name in enumerate(models):
-        table += run_model(name, paths[name], files, args, args.work, flat_memory=i == 0 and not args.skip_flat_memory)
+        flat = i == 0 and not args.skip_flat_memory
+        table += run_model(name, paths[name], files, args, args.work, flat_memory=flat)
     after = load()
     print(f"load after:  {after}\n")
     print(f"command: python benchmarks/{Path(__file__).name} {shlex.join(sys.argv[1:])}")
