@@ -81,8 +81,8 @@ class MicroBatcher:
         on_batch: called after each forward, e.g. to record metrics.
         max_batch_tokens: padded tokens (longest text x texts) per batch.
         workers: forwards of this group that may run at once.
-        adapter_batching: ``mixed`` (one forward for several adapters where they can) or
-            ``switch`` (one forward per adapter).
+        adapter_batching: ``switch`` (one forward per adapter, the default: faster on
+            CPU) or ``mixed`` (one forward for several adapters where they can).
 
     Example:
         >>> batcher = MicroBatcher(max_batch_size=32, max_wait_ms=5)  # doctest: +SKIP
@@ -101,7 +101,7 @@ class MicroBatcher:
         name: str = "batcher",
         max_batch_tokens: int = 16384,
         workers: int = 1,
-        adapter_batching: str = "mixed",
+        adapter_batching: str = "switch",
     ):
         checks = (("max_batch_size", max_batch_size), ("max_queue", max_queue))
         for label, value in (*checks, ("max_batch_tokens", max_batch_tokens), ("workers", workers)):

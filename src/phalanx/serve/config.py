@@ -67,9 +67,10 @@ class ServeConfig:
     max_batch_tokens: int = 16384
     """Tokens (longest text x texts, as TEI counts them) one batch may hold, beside
     max_batch_size: long texts make smaller batches (TEI's default budget)."""
-    adapter_batching: str = "mixed"
-    """mixed: requests for adapters sharing a base run in one forward; switch: one forward
-    per adapter, switching the shared base between them."""
+    adapter_batching: str = "switch"
+    """switch: one forward per adapter, switching the shared base between them (measured
+    faster on CPU, benchmarks/RESULTS.md); mixed: requests for adapters sharing a base run
+    in one forward (exact; for many adapters with few rows each, e.g. on a GPU)."""
     retry_after_s: float = 1.0
     """Seconds a refused request (HTTP 503, queue full or shutting down) is told to wait."""
     shutdown_timeout_s: float = 30.0

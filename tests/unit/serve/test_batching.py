@@ -231,7 +231,8 @@ def test_mixed_batches_run_one_forward_for_several_adapters(monkeypatch):
     ra, rb = Tokens(), Tokens()
     a, b = tokenized("a", ra, exclusive=True), tokenized("b", rb, exclusive=True)
     jobs = [(a, ["one"]), (b, ["two words"]), (a, ["three words here"])]
-    out = run(_submit_all(MicroBatcher(max_batch_size=16, max_wait_ms=50), jobs))
+    mixed = MicroBatcher(max_batch_size=16, max_wait_ms=50, adapter_batching="mixed")
+    out = run(_submit_all(mixed, jobs))
     assert calls == [["a", "b"]]  # one forward for both adapters
     assert [float(p[0, 0]) for p in out] == [1, 2, 3]
     switched = MicroBatcher(max_batch_size=16, max_wait_ms=50, adapter_batching="switch")
@@ -248,7 +249,8 @@ def test_without_the_mixed_module_adapters_are_switched(monkeypatch):
         (tokenized("a", ra, exclusive=True), ["x"]),
         (tokenized("b", rb, exclusive=True), ["y"]),
     ]
-    out = run(_submit_all(MicroBatcher(max_batch_size=16, max_wait_ms=30), jobs))
+    mixed = MicroBatcher(max_batch_size=16, max_wait_ms=30, adapter_batching="mixed")
+    out = run(_submit_all(mixed, jobs))
     assert ra.forwards == [(1, 1)] and rb.forwards == [(1, 1)] and len(out) == 2
 
 
