@@ -24,7 +24,7 @@ CASES = {
     "field_count": ("in.csv", b"id,text\n1,%s\n2,too,many\n3,%s\n",
                     2, "line 3: 3 fields, the header has 2"),
     "not_utf8": ("in.tsv", b"id\ttext\n1\t%s\n2\tcaf\xe9 bad\n3\t%s\n",
-                 2, "line 3 is not valid UTF-8 (byte 0xe9"),
+                 2, "in.tsv is not valid UTF-8 (byte 0xe9"),
     "null_text": ("in.jsonl", b'{"text": "%s"}\n{"text": null}\n{"text": "%s"}\n',
                   2, "the 'text' text is missing"),
     "empty_text": ("in.csv", b"id,text\n1,%s\n2,\n3,%s\n", 2, "the 'text' text is missing"),
@@ -83,7 +83,7 @@ def test_cli_missing_text_column_lists_the_columns(plain_adapter, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": 1, "review": GOOD}) + "\n")
     ended = run_cli("classify", plain_adapter, "--input", source, "--output", tmp_path / "o.csv")
-    assert_refused(ended, "no column 'text'", "'id', 'review'", "--text-column")
+    assert_refused(ended, "column 'text' not found", "['id', 'review']", "--text-column")
 
 
 def test_cli_printing_streams_the_rows_and_the_batch_flags_need_a_file(plain_adapter, tmp_path):

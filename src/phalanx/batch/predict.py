@@ -222,8 +222,10 @@ class BatchPredictor:
         if column not in row:
             raise InputError(f"no {column!r} field (the row has {', '.join(map(repr, row))})")
         value = row[column]
-        if is_missing(value):  # null / NaN; an empty string is a text (classified, as the API does)
-            raise InputError(f"the {column!r} text is missing (null)")
+        # null / NaN / an empty csv cell; an empty JSON string is a text (classified, as the
+        # API classifies "")
+        if is_missing(value):
+            raise InputError(f"the {column!r} text is missing (null or an empty cell)")
         return text_value(value, column, "this row")
 
     def _records(self, items: list[Any], pairs: list[str] | None) -> list[dict[str, Any]]:

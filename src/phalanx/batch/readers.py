@@ -230,8 +230,9 @@ class Reader:
                         f"{'tab' if self.suffix == '.tsv' else 'comma'} or a missing quote?)"
                     ),
                 )
-            else:
-                yield dict(zip(self.columns, cells, strict=True)), None
+            else:  # an empty cell is a missing value, as pandas and pyarrow read it
+                values = [c if c != "" else None for c in cells]
+                yield dict(zip(self.columns, values, strict=True)), None
 
     def _jsonl_rows(self, lines: _Lines) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
         while True:

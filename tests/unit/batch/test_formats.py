@@ -45,7 +45,12 @@ def test_every_format_pair_gives_classify_predictions_in_order(
     rows = read_rows(out)
     assert report.rows == len(ROWS) == len(rows) and report.errors == 0
     assert [str(r["id"]) for r in rows] == [str(r["id"]) for r in ROWS]  # input order
-    assert [r["note"] for r in rows] == [r["note"] for r in ROWS]  # multi-line cells intact
+    # multi-line cells intact; an empty csv/tsv cell is a missing value (as pandas reads it),
+    # which a csv/tsv output writes as an empty cell again
+    flat_text = src in ("csv", "tsv") and dst not in ("csv", "tsv")
+    want = [None if flat_text and r["note"] == "" else r["note"] for r in ROWS]
+    got = ["" if r["note"] is None and dst in ("csv", "tsv") else r["note"] for r in rows]
+    assert got == [("" if w is None and dst in ("csv", "tsv") else w) for w in want]
     assert [r["text"] for r in rows] == TEXTS
     assert_predictions(rows, expected(TEXTS), clf.labels)
     assert sum(report.label_counts.values()) == len(ROWS)
@@ -109,7 +114,7 @@ def test_a_missing_text_column_lists_the_columns_there_are(adapter, tmp_path):
         source = write_rows(tmp_path / f"in.{fmt}", [{"id": 1, "body": "x"}])
         with pytest.raises(InputError) as err:
             classify_file(adapter, source, tmp_path / "o.csv", workers=1, progress=False)
-        assert "no column 'text'" in str(err.value) and "'id', 'body'" in str(err.value)
+        assert "column 'text' not found" in str(err.value) and "['id', 'body']" in str(err.value)
         assert "--text-column" in str(err.value)
     assert not (tmp_path / "o.csv").exists()
 
