@@ -109,17 +109,8 @@ def merged_model(adapter: Path, out: Path) -> Path:
     return out
 
 
-# gemma-2b's sizes (benchmarks/_common.py PRESETS) and a tiny config of the same kind, so
-# the CUDA scenario's code path runs on a CPU too
-GEMMA_2B = dict(
-    hidden_size=2048,
-    intermediate_size=16384,
-    num_hidden_layers=18,
-    num_attention_heads=8,
-    num_key_value_heads=1,
-    head_dim=256,
-    vocab_size=256000,
-)
+# a tiny config of gemma-2b's kind (its sizes: benchmarks/_common.py PRESETS), so the
+# CUDA scenario's code path runs on a CPU too
 GEMMA_TINY = dict(
     hidden_size=64,
     intermediate_size=128,
@@ -136,12 +127,14 @@ def gemma_base(out: Path, tiny: bool, texts: list[str], device: str = "cpu") -> 
     weights, in bf16 on CUDA (fp32 on a CPU), saved with a word-level tokenizer of its
     vocabulary size (random weights time the same as real ones)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from _common import word_tokenizer
+    from _common import PRESETS, word_tokenizer
     from transformers import AutoModelForSequenceClassification, GemmaConfig
 
     if (out / "config.json").is_file():
         return out
-    spec = GEMMA_TINY if tiny else GEMMA_2B
+    sizes = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+             "num_key_value_heads", "head_dim", "vocab_size")  # fmt: skip
+    spec = GEMMA_TINY if tiny else {k: PRESETS["gemma-2b"][k] for k in sizes}
     config = GemmaConfig(
         num_labels=2, pad_token_id=0, eos_token_id=2, bos_token_id=2, max_position_embeddings=512,
         **spec,

@@ -252,9 +252,19 @@ class Pipeline:
         if not rendered:
             return np.empty((0, len(self.labels)), dtype=np.float32)
         ids = tokenize(self.tokenizer, rendered, self.max_length, empty_id=self.empty_id)
+        return self.logits_ids(ids["input_ids"])
+
+    def logits_ids(
+        self,
+        ids: list[list[int]],
+        run: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """fp32 logits [N, C] for unpadded token ids, length-sorted into padded batches;
+        ``run`` runs one batch (default: this pipeline's session; a server passes one of its
+        own sessions)."""
         logits = run_in_batches(
-            {"input_ids": ids["input_ids"]},
-            self._run,
+            {"input_ids": ids},
+            run or self._run,
             pad_id=self.pad_id,
             padding_side=self.padding_side,
             batch_size=self.batch_size,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..inference.batching import check_scores, run_in_batches, tokenize
+from ..inference.batching import tokenize
 
 __all__ = ["OnnxRunner", "TorchRunner", "onnx_session", "runner_for"]
 
@@ -58,23 +58,12 @@ class OnnxRunner:
         return tokenize(p.tokenizer, rendered, p.max_length, empty_id=p.empty_id)["input_ids"]
 
     def scores(self, ids: Ids) -> np.ndarray:
-        from ..export.format import REEXPORT
-
         p = self.pipe
         session = self._free.get()
         try:
-            logits = run_in_batches(
-                {"input_ids": ids},
-                lambda batch: session.run(["logits"], batch)[0],
-                pad_id=p.pad_id,
-                padding_side=p.padding_side,
-                batch_size=p.batch_size,
-                buckets=p.sequence_length,
-                return_tensors="np",
-            ).astype(np.float32, copy=False)
+            logits = p.logits_ids(ids, lambda batch: session.run(["logits"], batch)[0])
         finally:
             self._free.put(session)
-        check_scores(logits, f"model {p.model_path}", REEXPORT)
         return np.asarray(p.problem.scores(logits.astype(np.float64))).astype(np.float32)
 
 
