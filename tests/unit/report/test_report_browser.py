@@ -4,23 +4,14 @@ every image decodes, nothing is fetched from anywhere, and data texts stay text.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 import phalanx
+from tests.browser import headless_chromium, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = [
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason="needs Debian's chromium and chromium-driver (make browser)",
-    ),
-    pytest.mark.usefixtures("one_thread"),
-]
+pytestmark = [needs_chromium, pytest.mark.usefixtures("one_thread")]
 
 # every image on the page: (figure name, loaded, natural width, natural height)
 _IMAGES = """
@@ -36,29 +27,7 @@ return performance.getEntriesByType('resource').map(e => e.name)
 
 @pytest.fixture
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1100,900",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+    yield from headless_chromium(tmp_path / "profile", window="1100,900")
 
 
 def _open(driver, html: Path) -> None:

@@ -7,13 +7,11 @@ import httpx
 import pytest
 
 from phalanx.serve import BackgroundServer, ModelRegistry, ServeConfig, create_app
+from tests.browser import needs_chromium
 from tests.unit.serve.conftest import TAG_THRESHOLDS
-from tests.unit.serve.test_page_browser import CHROMEDRIVER, CHROMIUM, _classify_on_page, browser
+from tests.unit.serve.test_page_browser import _classify_on_page, browser
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (make browser)",
-)
+pytestmark = needs_chromium
 __all__ = ["browser"]  # the fixture, shared with the single-label page test
 
 LINES = ["a charming journey", "<b>not markup</b>"]
